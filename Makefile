@@ -1,0 +1,103 @@
+# cl - code language models as Unix pipes.  Plain make; dependencies through pkg-config.
+#
+#   make               programs in bin/, library lib/libcl.a
+#   make check         every test, under AddressSanitizer+UBSan and optimised
+#   make install       PREFIX=/usr/local (DESTDIR honoured)
+#   make fuzz          long fuzzing runs (libFuzzer, clang)     - not part of check
+#   make bench         the speed benchmark (scripts/bench)      - not part of check
+
+PREFIX  ?= /usr/local
+CC      ?= cc
+CXX     ?= c++
+CFLAGS  ?= -O2 -g
+CXXFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+
+WARN     = -Wall -Wextra -Wno-unused-parameter -Werror=implicit -Werror=strict-prototypes \
+           -Werror=vla
+CJSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcjson 2>/dev/null)
+CJSON_LIBS   := $(shell $(PKG_CONFIG) --libs libcjson 2>/dev/null || echo -lcjson)
+SPM_CFLAGS   := $(shell $(PKG_CONFIG) --cflags sentencepiece 2>/dev/null)
+SPM_LIBS     := -lsentencepiece
+ALL_CFLAGS   = -std=c11 -D_GNU_SOURCE -pthread -Ilib $(CJSON_CFLAGS) $(WARN) $(CFLAGS) \
+               -DCL_PREFIX='"$(PREFIX)"'
+ALL_CXXFLAGS = -std=c++17 -pthread -Ilib $(SPM_CFLAGS) -Wall -Wextra $(CXXFLAGS)
+LIBS         = $(CJSON_LIBS) $(SPM_LIBS) -lstdc++ -lpthread -lm
+
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  = $(wildcard lib/*.c)
+LIB_CXX  = $(wildcard lib/*.cc)
+CMD_SRC  = $(wildcard cmd/cl-*.c)
+UNIT_SRC = $(wildcard tests/unit/test-*.c)
+PROGS    = $(patsubst cmd/%.c,%,$(CMD_SRC))
+HDRS     = $(wildcard lib/*.h)
+
+# Two builds of everything: opt (bin/) and san (build/san/bin/).
+OPT_OBJ = $(patsubst lib/%.c,build/opt/%.o,$(LIB_SRC)) $(patsubst lib/%.cc,build/opt/%.o,$(LIB_CXX))
+SAN_OBJ = $(patsubst lib/%.c,build/san/%.o,$(LIB_SRC)) $(patsubst lib/%.cc,build/san/%.o,$(LIB_CXX))
+
+all: $(addprefix bin/,$(PROGS)) lib/libcl.a units
+
+lib/libcl.a: $(OPT_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/san/libcl.a: $(SAN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/opt/%.o: lib/%.c $(HDRS) | build/opt
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+build/opt/%.o: lib/%.cc $(HDRS) | build/opt
+	$(CXX) $(ALL_CXXFLAGS) -c -o $@ $<
+build/san/%.o: lib/%.c $(HDRS) | build/san
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+build/san/%.o: lib/%.cc $(HDRS) | build/san
+	$(CXX) $(ALL_CXXFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+bin/%: cmd/%.c cmd/cmd.h lib/libcl.a | bin
+	$(CC) $(ALL_CFLAGS) -o $@ $< lib/libcl.a $(LIBS)
+build/san/bin/%: cmd/%.c cmd/cmd.h build/san/libcl.a | build/san/bin
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< build/san/libcl.a $(LIBS)
+
+build/opt/tests/%: tests/unit/%.c tests/unit/t.h lib/libcl.a | build/opt/tests
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< lib/libcl.a $(LIBS)
+build/san/tests/%: tests/unit/%.c tests/unit/t.h build/san/libcl.a | build/san/tests
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< build/san/libcl.a $(LIBS)
+
+units: $(patsubst tests/unit/%.c,build/opt/tests/%,$(UNIT_SRC))
+san: $(addprefix build/san/bin/,$(PROGS)) $(patsubst tests/unit/%.c,build/san/tests/%,$(UNIT_SRC))
+
+bin build/opt build/san build/san/bin build/opt/tests build/san/tests:
+	mkdir -p $@
+
+# The suite runs once against the sanitized build and once against the
+# optimised one (the fast kernels and the timing-free pipelines); it ends with
+# "N passed, N failed" and fails when anything failed.
+check: all san
+	tests/run
+
+fuzz:
+	scripts/fuzz
+
+bench: all
+	scripts/bench
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/cl/models
+	install -m 755 $(addprefix bin/,$(PROGS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 lib/libcl.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 lib/cl.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	if [ -d models ]; then cp -R models/. $(DESTDIR)$(PREFIX)/share/cl/models/; fi
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define CL_VERSION "\(.*\)"/\1/p' lib/cl.h)|' \
+	  libcl.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libcl.pc
+
+clean:
+	rm -rf bin build lib/libcl.a
+
+.PHONY: all check install clean fuzz bench units san
+.SECONDARY:

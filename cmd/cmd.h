@@ -1,0 +1,105 @@
+/*
+ * cmd.h - glue shared by the programs in cmd/: the program's name, one error
+ * format, range-checked numeric options, and the exit codes every man page
+ * lists: 0 success, 1 runtime or data error, 2 usage error.
+ */
+#ifndef CL_CMD_H
+#define CL_CMD_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cl.h"
+
+enum { EXIT_OK = 0, EXIT_DATA = 1, EXIT_USAGE = 2 };
+
+static const char *prog = "cl";
+
+static void cmd_init(const char *name)
+{
+	prog = name;
+	/* A closed downstream pipe comes back as CL_ERR_PIPE and ends us quietly. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* "prog: message"; a format ending in ':' gets strerror(errno). */
+__attribute__((format(printf, 2, 3), noreturn)) static void die(int code, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	size_t n = strlen(fmt);
+	if (n && fmt[n - 1] == ':')
+		fprintf(stderr, " %s", strerror(saved));
+	fputc('\n', stderr);
+	exit(code);
+}
+
+/* Exit after a library failure: quietly (0) when the reader of our output
+ * went away, else with the library's message. */
+__attribute__((noreturn)) static void die_status(enum cl_status st)
+{
+	if (st == CL_ERR_PIPE)
+		exit(EXIT_OK);
+	die(EXIT_DATA, "%s", cl_errmsg());
+}
+
+static long opt_long(const char *opt, const char *s, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		die(EXIT_USAGE, "%s: expected an integer from %ld to %ld, got '%s'", opt, lo, hi, s);
+	return v;
+}
+
+static double opt_double(const char *opt, const char *s, double lo, double hi)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= lo && v <= hi))
+		die(EXIT_USAGE, "%s: expected a number from %g to %g, got '%s'", opt, lo, hi, s);
+	return v;
+}
+
+/* Output errors are errors: a full disk must not "succeed". */
+static int finish_stdout(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		if (errno == EPIPE)
+			return EXIT_OK;
+		die(EXIT_DATA, "stdout:");
+	}
+	return EXIT_OK;
+}
+
+/* Long options of the form --name=value or --name value.  Returns the value
+ * when argv[*i] is `name`, advancing *i; NULL otherwise. */
+static const char *opt_arg(int argc, char **argv, int *i, const char *name)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] != 0)
+		return NULL;
+	if (*i + 1 >= argc)
+		die(EXIT_USAGE, "%s: needs a value (see --help)", name);
+	return argv[++*i];
+}
+
+#endif

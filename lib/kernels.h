@@ -1,0 +1,48 @@
+/*
+ * kernels.h - private: the thread pool and the numeric kernels the model
+ * families share.  Not for cmd/.
+ *
+ * Every kernel has a plain-C reference (suffix _ref) that the tests and the
+ * slow path use as the oracle; the fast versions pick AVX-512, AVX2 or NEON
+ * at run time (an older CPU never runs an instruction it lacks).
+ */
+#ifndef CL_KERNELS_H
+#define CL_KERNELS_H
+
+#include "cl.h"
+
+/* A fixed set of worker threads, made once; no thread is created per token. */
+struct cl_pool;
+struct cl_pool *cl_pool_new(int nthreads); /* nthreads <= 0: the cores available */
+void cl_pool_free(struct cl_pool *p);
+int cl_pool_size(const struct cl_pool *p);
+/* Run fn(arg, ith, nth) for ith = 0..nth-1 on the pool's threads (the caller
+ * is one of them) and wait for all.  p may be NULL: runs fn(arg, 0, 1). */
+void cl_pool_run(struct cl_pool *p, void (*fn)(void *arg, int ith, int nth), void *arg);
+
+/* A weight matrix of rows x cols, row-major (rows = output features), each
+ * row cl_dtype_size(dtype, cols) bytes.  data is a view (often mmap'ed). */
+struct cl_mat {
+	const void *data;
+	enum cl_dtype dtype;
+	int64_t rows, cols;
+};
+
+/* y (n, rows) = x (n, cols) · Wᵀ.  n == 1 is a matrix-vector product. */
+void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_t n, float *y);
+void cl_matmul_ref(const struct cl_mat *w, const float *x, int64_t n, float *y);
+
+/* Quantize (or convert) src into dtype `to` (F16, BF16, Q8_0, Q4_0; cols a
+ * multiple of 32 for block types).  dst->data is malloc'd: *owned = it. */
+enum cl_status cl_mat_convert(const struct cl_mat *src, enum cl_dtype to, struct cl_mat *dst,
+			      void **owned);
+/* Row r of w as f32 (embedding lookup), any dtype. */
+void cl_mat_row(const struct cl_mat *w, int64_t r, float *out);
+
+/* Small vector helpers. */
+void cl_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
+void cl_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n, float eps);
+void cl_softmax(float *x, int64_t n);
+float cl_dot_f32(const float *a, const float *b, int64_t n);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * tok.h - private: what a tokenizer backend provides.  tokenizer.c picks the
+ * backend from what the model directory holds and owns the common parts.
+ */
+#ifndef CL_TOK_H
+#define CL_TOK_H
+
+#include "cl.h"
+
+struct cl_tokenizer {
+	int32_t n_vocab;
+	int32_t bos, eos;          /* -1: none */
+	char **pieces;             /* (n_vocab) vocabulary strings, owned */
+	unsigned char *control;    /* (n_vocab) 1 for control tokens */
+	char fingerprint[17];
+	/* The backend: */
+	void *impl;
+	enum cl_status (*encode)(const struct cl_tokenizer *t, const char *text, size_t len,
+				 unsigned flags, int32_t **ids, size_t *n);
+	int (*decode)(const struct cl_tokenizer *t, int32_t id, int first, char *buf, size_t cap);
+	void (*free)(struct cl_tokenizer *t);
+};
+
+/* Backends fill *t (pieces, control, n_vocab, bos, eos, impl and the three
+ * functions); tokenizer.c computes the fingerprint. */
+enum cl_status cl_spm_load(const char *file, struct cl_tokenizer *t);  /* tokenizer.model */
+/* GPT-2 byte-level BPE: `dir` holding tokenizer.json, or vocab.json + merges.txt. */
+enum cl_status cl_bpe_load(const char *dir, struct cl_tokenizer *t);
+
+#endif

@@ -1,0 +1,223 @@
+/*
+ * util.c - status messages, write-all, half floats, hashing, the default model.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cl.h"
+
+static _Thread_local char errbuf[1024];
+
+const char *cl_errmsg(void)
+{
+	return errbuf[0] ? errbuf : "unknown error";
+}
+
+enum cl_status cl_error(enum cl_status st, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	va_end(ap);
+	size_t n = strlen(errbuf);
+	if (n > 0 && errbuf[n - 1] == ':')
+		snprintf(errbuf + n, sizeof errbuf - n, " %s", strerror(saved));
+	errno = saved;
+	return st;
+}
+
+static const char *const dtype_names[CL_DTYPE_COUNT] = {
+	[CL_DTYPE_F32] = "f32", [CL_DTYPE_F16] = "f16", [CL_DTYPE_BF16] = "bf16",
+	[CL_DTYPE_Q8_0] = "q8_0", [CL_DTYPE_Q4_0] = "q4_0",
+};
+
+const char *cl_dtype_name(enum cl_dtype t)
+{
+	return (unsigned)t < CL_DTYPE_COUNT ? dtype_names[t] : "?";
+}
+
+int cl_dtype_parse(const char *s, enum cl_dtype *out)
+{
+	for (int i = 0; i < CL_DTYPE_COUNT; i++)
+		if (strcasecmp(s, dtype_names[i]) == 0) {
+			*out = (enum cl_dtype)i;
+			return 0;
+		}
+	return -1;
+}
+
+size_t cl_dtype_size(enum cl_dtype t, int64_t n)
+{
+	switch (t) {
+	case CL_DTYPE_F32: return (size_t)n * 4;
+	case CL_DTYPE_F16:
+	case CL_DTYPE_BF16: return (size_t)n * 2;
+	case CL_DTYPE_Q8_0: return (size_t)(n / 32) * 34;
+	case CL_DTYPE_Q4_0: return (size_t)(n / 32) * 18;
+	default: return 0;
+	}
+}
+
+static inline float bits_f32(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+static inline uint32_t f32_bits(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	return u;
+}
+
+float cl_f16_to_f32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+	uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+	if (exp == 0) {
+		/* zero or subnormal: man * 2^-24 */
+		float f = (float)man * 5.9604644775390625e-8f;
+		return sign ? -f : f;
+	}
+	if (exp == 31)
+		return bits_f32(sign | 0x7f800000u | (man << 13));
+	return bits_f32(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+uint16_t cl_f32_to_f16(float f)
+{
+	/* Round to nearest even, with subnormals, infinities and NaN. */
+	uint32_t u = f32_bits(f);
+	uint32_t sign = (u >> 16) & 0x8000;
+	uint32_t a = u & 0x7fffffff;
+	if (a >= 0x7f800000u)
+		return (uint16_t)(sign | 0x7c00 | (a > 0x7f800000u ? 0x200 : 0));
+	if (a >= 0x477ff000u) /* rounds to >= 65520: infinity */
+		return (uint16_t)(sign | 0x7c00);
+	if (a < 0x38800000u) { /* below 2^-14: subnormal or zero */
+		float m = bits_f32(a) * 16777216.0f; /* scale by 2^24 */
+		uint32_t r = (uint32_t)lrintf(m);     /* current mode: nearest even */
+		return (uint16_t)(sign | r);
+	}
+	uint32_t r = a + 0xfff + ((a >> 13) & 1);
+	return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
+}
+
+float cl_bf16_to_f32(uint16_t h)
+{
+	return bits_f32((uint32_t)h << 16);
+}
+
+uint16_t cl_f32_to_bf16(float f)
+{
+	uint32_t u = f32_bits(f);
+	if ((u & 0x7fffffff) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40);
+	u += 0x7fff + ((u >> 16) & 1);
+	return (uint16_t)(u >> 16);
+}
+
+void cl_to_f32(enum cl_dtype t, const void *src, int64_t n, float *dst)
+{
+	const uint16_t *h = src;
+	switch (t) {
+	case CL_DTYPE_F32: memcpy(dst, src, (size_t)n * 4); break;
+	case CL_DTYPE_F16:
+		for (int64_t i = 0; i < n; i++) {
+			uint16_t v;
+			memcpy(&v, h + i, 2);
+			dst[i] = cl_f16_to_f32(v);
+		}
+		break;
+	case CL_DTYPE_BF16:
+		for (int64_t i = 0; i < n; i++) {
+			uint16_t v;
+			memcpy(&v, h + i, 2);
+			dst[i] = cl_bf16_to_f32(v);
+		}
+		break;
+	default:
+		for (int64_t i = 0; i < n; i++)
+			dst[i] = NAN;
+	}
+}
+
+uint64_t cl_fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+enum cl_status cl_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EPIPE)
+				return cl_error(CL_ERR_PIPE, "write:");
+			return cl_error(CL_ERR_IO, "write:");
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return CL_OK;
+}
+
+static int is_model_dir(const char *d)
+{
+	char p[4096];
+	struct stat st;
+	snprintf(p, sizeof p, "%s/config.json", d);
+	return stat(p, &st) == 0;
+}
+
+const char *cl_default_model(void)
+{
+	static _Thread_local char buf[4096];
+	const char *env = getenv("CL_MODEL");
+	if (env && *env)
+		return env;
+	/* Beside the program: bin/../models/... (a build tree). */
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = 0;
+			snprintf(buf, sizeof buf, "%s/../models/cl-python-small", exe);
+			if (is_model_dir(buf))
+				return buf;
+			/* Installed: PREFIX/bin/../share/cl/models/... */
+			snprintf(buf, sizeof buf, "%s/../share/cl/models/cl-python-small", exe);
+			if (is_model_dir(buf))
+				return buf;
+			/* The sanitized test build: build/san/bin/../../../models */
+			snprintf(buf, sizeof buf, "%s/../../../models/cl-python-small", exe);
+			if (is_model_dir(buf))
+				return buf;
+		}
+	}
+#ifdef CL_PREFIX
+	snprintf(buf, sizeof buf, "%s/share/cl/models/cl-python-small", CL_PREFIX);
+#else
+	snprintf(buf, sizeof buf, "models/cl-python-small");
+#endif
+	return buf;
+}

@@ -1,0 +1,41 @@
+# tests/lib.sh - sourced by every tests/t-*.sh.  Each case prints one line:
+# "ok - NAME", "not ok - NAME" (then indented detail) or "skip - NAME: why".
+# $BIN is the folder of programs under test; $TESTDATA is ../shared/testdata
+# or empty; $TMP is a fresh scratch folder.
+set -u
+: "${BIN:=bin}"
+: "${TESTDATA:=}"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/cl-test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+export PATH="$BIN:$PATH"
+PY=/usr/bin/python3
+
+ok() { echo "ok - $1"; }
+not_ok() { echo "not ok - $1"; shift; [ $# -gt 0 ] && printf '%s\n' "$@" | head -n 12 | sed 's/^/  /'; return 0; }
+skip() { echo "skip - $1: $2"; }
+
+# check NAME CMD...: the case passes when CMD exits 0.
+check() {
+	local name=$1 out; shift
+	if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
+}
+
+# check_fails NAME PATTERN CMD...: CMD must exit non-zero (not by a signal, not
+# 2+ lines of stderr) with one line of stderr matching PATTERN.
+check_fails() {
+	local name=$1 pat=$2 rc err; shift 2
+	"$@" >/dev/null 2>"$TMP/err" </dev/null; rc=$?
+	err=$(cat "$TMP/err")
+	if [ $rc -eq 0 ]; then not_ok "$name" "exited 0"
+	elif [ $rc -gt 128 ]; then not_ok "$name" "killed by signal $((rc-128))" "$err"
+	elif [ "$(wc -l <"$TMP/err")" -ne 1 ]; then not_ok "$name" "expected one line of stderr, got:" "$err"
+	elif ! grep -qE -- "$pat" "$TMP/err"; then not_ok "$name" "stderr does not match /$pat/:" "$err"
+	else ok "$name"; fi
+}
+
+# need_testdata NAME: skip NAME (return 1) when ../shared is absent.
+need_testdata() {
+	[ -n "$TESTDATA" ] && [ -d "$TESTDATA" ] && return 0
+	skip "$1" "../shared/testdata is absent"
+	return 1
+}
