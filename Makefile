@@ -24,7 +24,7 @@ ALL_CFLAGS   = -std=c11 -D_GNU_SOURCE -pthread -Ilib $(CJSON_CFLAGS) $(WARN) $(C
 ALL_CXXFLAGS = -std=c++17 -pthread -Ilib $(SPM_CFLAGS) -Wall -Wextra $(CXXFLAGS)
 LIBS         = $(CJSON_LIBS) $(SPM_LIBS) -lstdc++ -lpthread -lm
 
-SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_FLAGS = -O1 -g -Wno-format-overflow -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_CXX  = $(wildcard lib/*.cc)

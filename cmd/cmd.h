@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <math.h>
 
 #include "cl.h"
 
@@ -47,14 +49,14 @@ __attribute__((format(printf, 2, 3), noreturn)) static void die(int code, const 
 
 /* Exit after a library failure: quietly (0) when the reader of our output
  * went away, else with the library's message. */
-__attribute__((noreturn)) static void die_status(enum cl_status st)
+__attribute__((noreturn, unused)) static void die_status(enum cl_status st)
 {
 	if (st == CL_ERR_PIPE)
 		exit(EXIT_OK);
 	die(EXIT_DATA, "%s", cl_errmsg());
 }
 
-static long opt_long(const char *opt, const char *s, long lo, long hi)
+__attribute__((unused)) static long opt_long(const char *opt, const char *s, long lo, long hi)
 {
 	char *end;
 	errno = 0;
@@ -64,7 +66,7 @@ static long opt_long(const char *opt, const char *s, long lo, long hi)
 	return v;
 }
 
-static double opt_double(const char *opt, const char *s, double lo, double hi)
+__attribute__((unused)) static double opt_double(const char *opt, const char *s, double lo, double hi)
 {
 	char *end;
 	errno = 0;
@@ -75,7 +77,7 @@ static double opt_double(const char *opt, const char *s, double lo, double hi)
 }
 
 /* Output errors are errors: a full disk must not "succeed". */
-static int finish_stdout(void)
+__attribute__((unused)) static int finish_stdout(void)
 {
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		if (errno == EPIPE)
@@ -87,7 +89,7 @@ static int finish_stdout(void)
 
 /* Long options of the form --name=value or --name value.  Returns the value
  * when argv[*i] is `name`, advancing *i; NULL otherwise. */
-static const char *opt_arg(int argc, char **argv, int *i, const char *name)
+__attribute__((unused)) static const char *opt_arg(int argc, char **argv, int *i, const char *name)
 {
 	size_t n = strlen(name);
 	const char *a = argv[*i];

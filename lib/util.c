@@ -179,12 +179,19 @@ enum cl_status cl_write_all(int fd, const void *buf, size_t n)
 	return CL_OK;
 }
 
-static int is_model_dir(const char *d)
+/* buf = a + b when it fits and names a model directory (one with config.json). */
+static int model_at(char *buf, size_t cap, const char *a, const char *b)
 {
-	char p[4096];
+	size_t la = strlen(a), lb = strlen(b);
 	struct stat st;
-	snprintf(p, sizeof p, "%s/config.json", d);
-	return stat(p, &st) == 0;
+	if (la + lb + sizeof "/config.json" > cap)
+		return 0;
+	memcpy(buf, a, la);
+	memcpy(buf + la, b, lb);
+	memcpy(buf + la + lb, "/config.json", sizeof "/config.json");
+	int found = stat(buf, &st) == 0;
+	buf[la + lb] = 0;
+	return found;
 }
 
 const char *cl_default_model(void)
@@ -193,7 +200,6 @@ const char *cl_default_model(void)
 	const char *env = getenv("CL_MODEL");
 	if (env && *env)
 		return env;
-	/* Beside the program: bin/../models/... (a build tree). */
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	if (n > 0) {
@@ -201,23 +207,16 @@ const char *cl_default_model(void)
 		char *slash = strrchr(exe, '/');
 		if (slash) {
 			*slash = 0;
-			snprintf(buf, sizeof buf, "%s/../models/cl-python-small", exe);
-			if (is_model_dir(buf))
-				return buf;
-			/* Installed: PREFIX/bin/../share/cl/models/... */
-			snprintf(buf, sizeof buf, "%s/../share/cl/models/cl-python-small", exe);
-			if (is_model_dir(buf))
-				return buf;
-			/* The sanitized test build: build/san/bin/../../../models */
-			snprintf(buf, sizeof buf, "%s/../../../models/cl-python-small", exe);
-			if (is_model_dir(buf))
+			/* A build tree (bin/), an install (PREFIX/bin), the sanitized build. */
+			if (model_at(buf, sizeof buf, exe, "/../models/cl-python-small") ||
+			    model_at(buf, sizeof buf, exe, "/../share/cl/models/cl-python-small") ||
+			    model_at(buf, sizeof buf, exe, "/../../../models/cl-python-small"))
 				return buf;
 		}
 	}
 #ifdef CL_PREFIX
-	snprintf(buf, sizeof buf, "%s/share/cl/models/cl-python-small", CL_PREFIX);
-#else
-	snprintf(buf, sizeof buf, "models/cl-python-small");
+	if (model_at(buf, sizeof buf, CL_PREFIX, "/share/cl/models/cl-python-small"))
+		return buf;
 #endif
-	return buf;
+	return "models/cl-python-small";
 }
