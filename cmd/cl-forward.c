@@ -1,0 +1,300 @@
+/*
+ * cl-forward - an embedding stream to a logit stream through the model's
+ * layers, one KV cache per sequence.
+ */
+#include <sys/sysinfo.h>
+#include <time.h>
+
+#include "cmd.h"
+
+static void usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+		"usage: %s [-m DIR] [--last] [--ctx N] [--threads N] [--quantize TYPE]\n"
+		"       [--dtype f32|f16|bf16] [--stats] [--progress]\n"
+		"A stream of input embeddings on standard input to a stream of logits on\n"
+		"standard output: one vector of vocab_size per position, written as soon as\n"
+		"its position is computed.  A record's position is authoritative: one earlier\n"
+		"than the sequence's cache rewinds the cache to it.\n"
+		"  -m DIR          model directory (default: $CL_MODEL or the model that ships)\n"
+		"  --last          only the logits a sampler needs: the prompt's last position\n"
+		"                  and records flagged for sampling\n"
+		"  --ctx N         positions per sequence's cache (default: max_position_embeddings,\n"
+		"                  capped so a cache takes at most a quarter of memory)\n"
+		"  --threads N     threads (default: the cores available)\n"
+		"  --quantize TYPE convert weights at load: f16, bf16, q8_0 or q4_0\n"
+		"  --dtype TYPE    element type of the logits written (default f32)\n"
+		"  --stats         report compute time per position on standard error at exit\n"
+		"  --progress      show loading progress (default: when standard error is a terminal)\n",
+		prog);
+	exit(code);
+}
+
+#define MAX_SEQS 256
+
+struct seq {
+	int used;
+	uint32_t id;
+	struct cl_kv *kv;
+	int have_last;     /* --last: logits of the latest position wait in `last` */
+	struct cl_record last_rec;
+	float *last;       /* (n_vocab) */
+};
+
+static struct seq seqs[MAX_SEQS];
+static struct cl_model *model;
+static int32_t ctx;
+static const struct cl_model_info *mi;
+
+static struct seq *find(uint32_t id, int make)
+{
+	struct seq *free_slot = NULL;
+	for (int i = 0; i < MAX_SEQS; i++) {
+		if (seqs[i].used && seqs[i].id == id)
+			return &seqs[i];
+		if (!seqs[i].used && !free_slot)
+			free_slot = &seqs[i];
+	}
+	if (!make)
+		return NULL;
+	if (!free_slot)
+		die(EXIT_DATA, "stdin: more than %d sequences open at once", MAX_SEQS);
+	enum cl_status st = cl_kv_new(model, ctx, &free_slot->kv);
+	if (st)
+		die_status(st);
+	free_slot->used = 1;
+	free_slot->id = id;
+	free_slot->have_last = 0;
+	if (!free_slot->last && !(free_slot->last = malloc((size_t)mi->n_vocab * sizeof(float))))
+		die(EXIT_DATA, "out of memory");
+	return free_slot;
+}
+
+static void drop(struct seq *s)
+{
+	cl_kv_free(s->kv);
+	s->kv = NULL;
+	s->used = 0;
+}
+
+static struct cl_writer *w;
+
+static void put(const struct cl_record *r)
+{
+	enum cl_status st = cl_writer_put(w, r);
+	if (st)
+		die_status(st);
+}
+
+static void flush_last(struct seq *s)
+{
+	if (s && s->have_last) {
+		struct cl_record r = s->last_rec;
+		r.data = s->last;
+		put(&r);
+		s->have_last = 0;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = NULL;
+	int last = 0, stats = 0, i;
+	long ctx_opt = 0;
+	enum cl_dtype dtype = CL_DTYPE_F32;
+	struct cl_model_opts opts;
+	cl_model_opts_init(&opts);
+	opts.progress = isatty(STDERR_FILENO);
+	cmd_init("cl-forward");
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+		enum cl_dtype t;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			usage(EXIT_OK);
+		else if ((v = opt_arg(argc, argv, &i, "-m")))
+			dir = v;
+		else if (strcmp(a, "--last") == 0)
+			last = 1;
+		else if (strcmp(a, "--stats") == 0)
+			stats = 1;
+		else if (strcmp(a, "--progress") == 0)
+			opts.progress = 1;
+		else if ((v = opt_arg(argc, argv, &i, "--ctx")))
+			ctx_opt = opt_long("--ctx", v, 1, 1 << 24);
+		else if ((v = opt_arg(argc, argv, &i, "--threads")))
+			opts.threads = (int)opt_long("--threads", v, 1, 1024);
+		else if ((v = opt_arg(argc, argv, &i, "--quantize"))) {
+			if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32)
+				die(EXIT_USAGE, "--quantize: expected f16, bf16, q8_0 or q4_0, got '%s'", v);
+			opts.quantize = (int)t;
+		} else if ((v = opt_arg(argc, argv, &i, "--dtype"))) {
+			if (cl_dtype_parse(v, &dtype) || dtype > CL_DTYPE_BF16)
+				die(EXIT_USAGE, "--dtype: expected f32, f16 or bf16, got '%s'", v);
+		} else {
+			fprintf(stderr, "%s: unknown option '%s'\n", prog, a);
+			usage(EXIT_USAGE);
+		}
+	}
+	if (!dir)
+		dir = cl_default_model();
+
+	enum cl_status st = cl_model_load(dir, &opts, &model);
+	if (st)
+		die_status(st);
+	mi = cl_model_info(model);
+	struct cl_tokenizer *tok = NULL;
+	if (cl_tokenizer_load(dir, &tok) != CL_OK)
+		tok = NULL;
+
+	/* The context: asked for, or max_position_embeddings within a budget of
+	 * a quarter of physical memory for one sequence's cache. */
+	if (ctx_opt) {
+		if (ctx_opt > mi->max_pos)
+			die(EXIT_USAGE, "--ctx: %ld is beyond max_position_embeddings %d of %s", ctx_opt, mi->max_pos, dir);
+		ctx = (int32_t)ctx_opt;
+	} else {
+		struct sysinfo si;
+		uint64_t budget = sysinfo(&si) == 0 ? (uint64_t)si.totalram * si.mem_unit / 4 : (1ull << 32);
+		uint64_t per = cl_kv_bytes(model, 1);
+		ctx = mi->max_pos;
+		if ((uint64_t)ctx * per > budget) {
+			ctx = (int32_t)(budget / per);
+			if (ctx < 1)
+				ctx = 1;
+			fprintf(stderr, "%s: context capped at %d positions of %d: a cache of %.0f MiB per sequence "
+				"(a quarter of memory); --ctx sets it\n", prog, ctx, mi->max_pos,
+				(double)ctx * per / (1 << 20));
+		}
+	}
+
+	struct cl_reader *r = cl_reader_open(STDIN_FILENO, "stdin");
+	const struct cl_stream_info *in = r ? cl_reader_info(r, &st) : NULL;
+	if (!in)
+		die_status(r ? st : CL_ERR_NOMEM);
+	if (in->kind != CL_STREAM_VECTORS)
+		die(EXIT_DATA, "stdin: expected a stream of embeddings, got a stream of %s", in->what);
+	if (in->width != (uint32_t)mi->dim)
+		die(EXIT_DATA, "stdin: embeddings of width %u, but %s has hidden_size %d", in->width, dir, mi->dim);
+	if (tok && (st = cl_stream_check_tokenizer(in, cl_tokenizer_fingerprint(tok), dir)))
+		die(EXIT_DATA, "stdin: %s", cl_errmsg());
+
+	struct cl_stream_info info;
+	cl_stream_info_init(&info, CL_STREAM_VECTORS, "logits", "cl-forward");
+	info.width = (uint32_t)mi->n_vocab;
+	info.dtype = dtype;
+	info.vocab_size = (uint32_t)mi->n_vocab;
+	info.bos = in->bos;
+	info.eos = in->eos >= 0 ? in->eos : mi->eos;
+	snprintf(info.tokenizer, sizeof info.tokenizer, "%s", tok ? cl_tokenizer_fingerprint(tok) : in->tokenizer);
+	snprintf(info.model, sizeof info.model, "%s", dir);
+	if (!(w = cl_writer_open(STDOUT_FILENO, "stdout", &info, &st)))
+		die_status(st);
+
+	/* A batch: consecutive positions of one sequence that are already here. */
+	enum { B = 64 };
+	int64_t dim = mi->dim, V = mi->n_vocab;
+	float *x = malloc((size_t)B * dim * sizeof *x);          /* (B, dim) */
+	float *logits = malloc((size_t)B * V * sizeof *logits);  /* (B, V) */
+	struct cl_record meta[B];
+	if (!x || !logits)
+		die(EXIT_DATA, "out of memory");
+	uint64_t positions = 0;
+	struct cl_record rec;
+	int pending = 0; /* rec holds a record read but not yet handled */
+	for (;;) {
+		if (!pending && (st = cl_reader_next(r, &rec)) != CL_OK)
+			break;
+		pending = 0;
+		if (rec.kind != CL_REC_VECTOR) {
+			struct seq *s = find(rec.seq, 0);
+			if (rec.kind == CL_REC_SEQ_BEGIN) {
+				if (s)
+					drop(s);
+			} else if (rec.kind == CL_REC_PROMPT_END) {
+				flush_last(s);
+			} else if (rec.kind == CL_REC_SEQ_END && s) {
+				flush_last(s);
+				drop(s);
+			}
+			put(&rec);
+			continue;
+		}
+		struct seq *s = find(rec.seq, 1);
+		int n = 0;
+		for (;;) {
+			if ((int64_t)rec.pos >= ctx)
+				die(EXIT_DATA, "stdin: seq %u: position %u is beyond the context of %d positions (see --ctx)",
+				    rec.seq, rec.pos, ctx);
+			if (n == 0 && rec.pos > (uint32_t)cl_kv_len(s->kv))
+				die(EXIT_DATA, "stdin: seq %u: position %u, but the sequence has only %d positions so far",
+				    rec.seq, rec.pos, cl_kv_len(s->kv));
+			meta[n] = rec;
+			cl_record_vector(r, &rec, x + (size_t)n * dim);
+			n++;
+			/* Take the next record into the batch only if it is already
+			 * here: never wait for input that a position does not need. */
+			if (n == B || (rec.flags & CL_FLAG_SAMPLE) || !cl_reader_ready(r))
+				break;
+			if ((st = cl_reader_next(r, &rec)) != CL_OK)
+				break;
+			if (rec.kind != CL_REC_VECTOR || rec.seq != meta[0].seq || rec.pos != meta[n - 1].pos + 1) {
+				pending = 1;
+				break;
+			}
+		}
+		if (st != CL_OK && st != CL_ERR_EOF)
+			die_status(st);
+		int all = !last;
+		if ((st = cl_model_forward(model, s->kv, (int32_t)meta[0].pos, n, x, logits, all)))
+			die(EXIT_DATA, "stdin: seq %u: %s", meta[0].seq, cl_errmsg());
+		positions += (uint64_t)n;
+		if (all) {
+			for (int k = 0; k < n; k++) {
+				struct cl_record o = meta[k];
+				o.n = (uint32_t)V;
+				o.data = logits + (size_t)k * V;
+				o.logprob = NAN;
+				put(&o);
+			}
+		} else {
+			struct cl_record o = meta[n - 1];
+			o.n = (uint32_t)V;
+			o.logprob = NAN;
+			if (o.flags & CL_FLAG_SAMPLE) {
+				o.data = logits;
+				put(&o);
+				s->have_last = 0;
+			} else {
+				memcpy(s->last, logits, (size_t)V * sizeof *logits);
+				s->last_rec = o;
+				s->have_last = 1;
+			}
+		}
+		if (st == CL_ERR_EOF)
+			break;
+	}
+	if (st != CL_ERR_EOF && st != CL_OK)
+		die_status(st);
+	for (int k = 0; k < MAX_SEQS; k++)
+		if (seqs[k].used)
+			flush_last(&seqs[k]);
+	if ((st = cl_writer_close(w)))
+		die_status(st);
+	if (stats) {
+		double sec = cl_model_seconds(model);
+		fprintf(stderr, "%s: %llu positions, %.3f s compute, %.3f ms per position, %d threads\n", prog,
+			(unsigned long long)positions, sec, positions ? 1e3 * sec / (double)positions : 0.0,
+			opts.threads);
+	}
+	for (int k = 0; k < MAX_SEQS; k++) {
+		if (seqs[k].used)
+			drop(&seqs[k]);
+		free(seqs[k].last);
+	}
+	free(x);
+	free(logits);
+	cl_reader_free(r);
+	cl_tokenizer_free(tok);
+	cl_model_free(model);
+	return EXIT_OK;
+}

@@ -1,0 +1,227 @@
+/*
+ * model.c - loading a checkpoint directory, the family table, KV caches and
+ * the batching around a family's forward pass.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model.h"
+
+/* The families, in the order they are asked whether config.json is theirs. */
+static const struct cl_family_ops *const families[] = {
+	&cl_family_llama,
+	&cl_family_gpt2,
+};
+
+void cl_model_opts_init(struct cl_model_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->quantize = -1;
+}
+
+enum cl_status cl_model_own(struct cl_model *m, void *p)
+{
+	if (!p)
+		return cl_error(CL_ERR_NOMEM, "%s: out of memory", m->dir);
+	if (m->n_owned == m->cap_owned) {
+		int ncap = m->cap_owned ? 2 * m->cap_owned : 64;
+		void **n = realloc(m->owned, (size_t)ncap * sizeof *n);
+		if (!n) {
+			free(p);
+			return cl_error(CL_ERR_NOMEM, "%s: out of memory", m->dir);
+		}
+		m->owned = n;
+		m->cap_owned = ncap;
+	}
+	m->owned[m->n_owned++] = p;
+	return CL_OK;
+}
+
+enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int quantize, struct cl_mat *out)
+{
+	out->data = t->data;
+	out->dtype = t->dtype;
+	out->rows = t->shape[0];
+	out->cols = t->ndim > 1 ? t->shape[1] : 1;
+	if (!quantize || m->opts.quantize < 0 || (enum cl_dtype)m->opts.quantize == t->dtype)
+		return CL_OK;
+	struct cl_mat src = *out;
+	void *owned = NULL;
+	enum cl_status st = cl_mat_convert(&src, (enum cl_dtype)m->opts.quantize, out, &owned);
+	if (st)
+		return st;
+	return cl_model_own(m, owned);
+}
+
+enum cl_status cl_model_vec(struct cl_model *m, const struct cl_tensor *t, const float **out)
+{
+	int64_t n = 1;
+	for (int i = 0; i < t->ndim; i++)
+		n *= t->shape[i];
+	float *v = malloc((size_t)n * sizeof *v);
+	enum cl_status st = cl_model_own(m, v);
+	if (st)
+		return st;
+	cl_to_f32(t->dtype, t->data, n, v);
+	*out = v;
+	return CL_OK;
+}
+
+void cl_model_free(struct cl_model *m)
+{
+	if (!m)
+		return;
+	if (m->fam && m->fam->free)
+		m->fam->free(m);
+	for (int i = 0; i < m->n_owned; i++)
+		free(m->owned[i]);
+	free(m->owned);
+	cl_pool_free(m->pool);
+	cl_weights_free(m->w);
+	free(m);
+}
+
+enum cl_status cl_model_load(const char *dir, const struct cl_model_opts *opts, struct cl_model **out)
+{
+	char cfgpath[4200];
+	cJSON *cfg = NULL;
+	enum cl_status st;
+	struct cl_model *m = calloc(1, sizeof *m);
+	*out = NULL;
+	if (!m)
+		return cl_error(CL_ERR_NOMEM, "%s: out of memory", dir);
+	if (opts)
+		m->opts = *opts;
+	else
+		cl_model_opts_init(&m->opts);
+	snprintf(m->dir, sizeof m->dir, "%s", dir);
+	snprintf(cfgpath, sizeof cfgpath, "%s/config.json", dir);
+	if ((st = cl_json_read_file(cfgpath, 1 << 20, &cfg)))
+		goto fail;
+	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+		if (families[i]->claims(cfg)) {
+			m->fam = families[i];
+			break;
+		}
+	if (!m->fam) {
+		const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
+		st = cl_error(CL_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (llama, gpt2)", cfgpath,
+			      cJSON_IsString(mt) ? mt->valuestring : "(none)");
+		goto fail;
+	}
+	if ((st = cl_weights_open(dir, &m->w)))
+		goto fail;
+	if ((st = m->fam->load(m, cfg, cfgpath)))
+		goto fail;
+	m->info.family = m->fam->id;
+	if (!(m->pool = cl_pool_new(m->opts.threads))) {
+		st = cl_error(CL_ERR_NOMEM, "%s: cannot start threads", dir);
+		goto fail;
+	}
+	cJSON_Delete(cfg);
+	*out = m;
+	return CL_OK;
+fail:
+	cJSON_Delete(cfg);
+	cl_model_free(m);
+	return st;
+}
+
+const struct cl_model_info *cl_model_info(const struct cl_model *m)
+{
+	return &m->info;
+}
+
+enum cl_status cl_model_embed(const struct cl_model *m, int32_t token, float *out)
+{
+	if (token < 0 || token >= m->info.n_vocab)
+		return cl_error(CL_ERR_RANGE, "token %d is outside the vocabulary of %d", token, m->info.n_vocab);
+	cl_mat_row(&m->embed, token, out);
+	return CL_OK;
+}
+
+uint64_t cl_kv_bytes(const struct cl_model *m, int32_t ctx)
+{
+	return 2ull * (uint64_t)m->info.n_layers * (uint64_t)ctx *
+	       (uint64_t)m->info.n_kv_heads * (uint64_t)m->info.head_dim * sizeof(float);
+}
+
+enum cl_status cl_kv_new(const struct cl_model *m, int32_t ctx, struct cl_kv **out)
+{
+	*out = NULL;
+	if (ctx < 1 || (m->info.max_pos > 0 && ctx > m->info.max_pos))
+		return cl_error(CL_ERR_RANGE, "context %d: expected 1 to %d (max_position_embeddings)", ctx,
+				m->info.max_pos);
+	struct cl_kv *kv = calloc(1, sizeof *kv);
+	if (!kv)
+		return cl_error(CL_ERR_NOMEM, "out of memory");
+	kv->ctx = ctx;
+	kv->n_layers = m->info.n_layers;
+	kv->kv_dim = m->info.n_kv_heads * m->info.head_dim;
+	kv->threads = cl_pool_size(m->pool);
+	size_t n = (size_t)kv->n_layers * (size_t)ctx * (size_t)kv->kv_dim;
+	kv->k = malloc(n * sizeof(float));
+	kv->v = malloc(n * sizeof(float));
+	kv->scores = malloc((size_t)kv->threads * (size_t)ctx * sizeof(float));
+	if (!kv->k || !kv->v || !kv->scores) {
+		cl_kv_free(kv);
+		return cl_error(CL_ERR_NOMEM, "KV cache of %d positions (%.1f MiB): out of memory", ctx,
+				(double)cl_kv_bytes(m, ctx) / (1 << 20));
+	}
+	*out = kv;
+	return CL_OK;
+}
+
+void cl_kv_free(struct cl_kv *kv)
+{
+	if (!kv)
+		return;
+	free(kv->k);
+	free(kv->v);
+	free(kv->scores);
+	free(kv);
+}
+
+int32_t cl_kv_len(const struct cl_kv *kv) { return kv->len; }
+int32_t cl_kv_ctx(const struct cl_kv *kv) { return kv->ctx; }
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+enum cl_status cl_model_forward(struct cl_model *m, struct cl_kv *kv, int32_t pos, int32_t n,
+				const float *x, float *logits, int all)
+{
+	if (pos < 0 || pos > kv->len)
+		return cl_error(CL_ERR_RANGE, "position %d: the cache holds %d positions, so it can go on at %d "
+				"or rewind to an earlier one", pos, kv->len, kv->len);
+	if (n < 1)
+		return CL_OK;
+	if ((int64_t)pos + n > kv->ctx)
+		return cl_error(CL_ERR_RANGE, "position %lld is beyond the context of %d positions (see --ctx)",
+				(long long)pos + n - 1, kv->ctx);
+	double t0 = now();
+	kv->len = pos; /* rewind */
+	int64_t dim = m->info.dim, V = m->info.n_vocab;
+	enum cl_status st = CL_OK;
+	for (int32_t i = 0; i < n && !st; i += CL_BATCH) {
+		int32_t b = n - i < CL_BATCH ? n - i : CL_BATCH;
+		int last = i + b == n;
+		float *lg = all ? logits + (size_t)i * V : (last ? logits : NULL);
+		st = m->fam->forward(m, kv, pos + i, b, x + (size_t)i * dim, lg, all);
+		if (!st)
+			kv->len = pos + i + b;
+	}
+	m->seconds += now() - t0;
+	return st;
+}
+
+double cl_model_seconds(const struct cl_model *m)
+{
+	return m->seconds;
+}

@@ -1,0 +1,69 @@
+/*
+ * model.h - private: what a model family provides, and the parts of a model
+ * every family shares.  Adding a family is one file and one line in
+ * model.c's table; nothing in cmd/ changes.
+ */
+#ifndef CL_MODEL_H
+#define CL_MODEL_H
+
+#include <cJSON.h>
+
+#include "kernels.h"
+#include "weights.h"
+
+struct cl_model;
+struct cl_kv;
+
+struct cl_family_ops {
+	const char *name;                  /* "llama" */
+	enum cl_family id;
+	/* Whether config.json describes this family (model_type, architectures). */
+	int (*claims)(const cJSON *cfg);
+	/* Read config.json into m->info and family state, then find and check
+	 * every tensor (presence, dtype, shape) before anything runs. */
+	enum cl_status (*load)(struct cl_model *m, const cJSON *cfg, const char *cfgpath);
+	/* n positions (n <= CL_BATCH) from pos; the cache holds pos positions. */
+	enum cl_status (*forward)(struct cl_model *m, struct cl_kv *kv, int32_t pos, int32_t n,
+				  const float *x, float *logits, int all);
+	void (*free)(struct cl_model *m);
+};
+
+/* The largest batch a family's forward takes at once; cl_model_forward cuts
+ * longer runs into batches of this size. */
+#define CL_BATCH 64
+
+struct cl_model {
+	struct cl_model_info info;
+	const struct cl_family_ops *fam;
+	struct cl_model_opts opts;
+	char dir[4096];
+	struct cl_weights *w;
+	struct cl_pool *pool;
+	struct cl_mat embed;       /* (n_vocab, dim) token embeddings */
+	void **owned;              /* buffers made at load (converted weights) */
+	int n_owned, cap_owned;
+	void *impl;                /* the family's state */
+	double seconds;            /* compute time in forward */
+};
+
+struct cl_kv {
+	int32_t ctx, len;
+	int32_t n_layers, kv_dim;
+	float *k, *v;              /* (n_layers, ctx, kv_dim) each */
+	float *scores;             /* (threads, ctx) attention scratch */
+	int threads;
+};
+
+/* Take a weight as a matrix, converted to opts.quantize when asked (the
+ * converted copy is owned by the model).  `quantize` 0 keeps the stored type
+ * whatever opts say (norms, embeddings used as rows). */
+enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int quantize, struct cl_mat *out);
+/* A 1-D weight (a norm's scale or a bias) as f32, owned by the model. */
+enum cl_status cl_model_vec(struct cl_model *m, const struct cl_tensor *t, const float **out);
+/* Keep `p` until the model is freed. */
+enum cl_status cl_model_own(struct cl_model *m, void *p);
+
+extern const struct cl_family_ops cl_family_llama;
+extern const struct cl_family_ops cl_family_gpt2;
+
+#endif
