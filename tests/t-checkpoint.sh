@@ -18,8 +18,9 @@ opens() {
 }
 
 # The format as the safetensors library writes it, checked independently of
-# our C reader: 8-byte aligned header, contiguous offsets in name order, the
-# index covering every tensor with the right total_size.
+# our C reader: 8-byte aligned header, tensors back to back with no gap or
+# overlap up to the end of the file, the index covering every tensor with the
+# right total_size.
 pycheck() {
 	$PY - "$@" <<'EOF'
 import json, os, struct, sys
@@ -34,7 +35,7 @@ for f in files:
     h = json.loads(b[8:8 + n])
     assert h.pop("__metadata__") == {"format": "pt"}
     at = 0
-    for k in sorted(h):
+    for k in sorted(h, key=lambda k: h[k]["data_offsets"]):
         v = h[k]
         assert v["dtype"] == dtype, (k, v["dtype"])
         s, e = v["data_offsets"]
@@ -70,7 +71,7 @@ for dt in f32 bf16 f16; do
 done
 
 # The same seed gives the same weights however they are sharded, and the
-# 16-bit files hold the f32 values rounded to nearest even.
+# 16-bit files hold the f32 values rounded to nearest even (as torch does).
 check "the same seed gives the same weights sharded or not, and bf16/f16 round the f32 values" \
 	$PY - "$TMP" <<'EOF'
 import json, os, struct, sys
@@ -125,14 +126,16 @@ for k in (\"intermediate_size\", \"num_hidden_layers\", \"rms_norm_eps\"):
 check "a tied tiny Llama checkpoint has no lm_head.weight (20 tensors)" opens "$TMP/cfg" 20
 
 d=$TMP/gpt2
-if out=$($MC --preset tiny --family gpt2 --dtype f16 --shards 2 --with-attn-bias-buffers -q "$d" 2>&1); then
+if out=$($MC --preset tiny --family gpt2 --dtype f16 --shards 2 --with-attn-bias-buffers \
+	--prefix-transformer -q "$d" 2>&1); then
 	ok "a tiny GPT-2 checkpoint with attn.bias buffers is written in 2 shards"
 	# 2 embeddings, 12 per layer + 2 buffers, ln_f weight and bias.
 	check "our reader opens the tiny GPT-2 checkpoint with its 2 + 2*14 + 2 tensors" opens "$d" 32
 	check "the tiny GPT-2 checkpoint is laid out as safetensors writes it" pycheck "$d" F16
 	check "the tiny GPT-2 checkpoint has transformer.-prefixed Conv1D [in, out] weights" \
-		bash -c "'$TW' --open '$d' | grep -qxF 'transformer.h.1.attn.c_attn.weight F16 [64, 192]' &&
-		'$TW' --open '$d' | grep -qxF 'transformer.h.0.mlp.c_proj.weight F16 [256, 64]'"
+		bash -c "'$TW' --open '$d' | grep -qxF 'transformer.h.1.attn.c_attn.weight F16 [48, 144]' &&
+		'$TW' --open '$d' | grep -qxF 'transformer.h.0.mlp.c_proj.weight F16 [192, 48]' &&
+		'$TW' --open '$d' | grep -qxF 'transformer.h.0.attn.bias F16 [1, 1, 128, 128]'"
 else
 	not_ok "a tiny GPT-2 checkpoint with attn.bias buffers is written in 2 shards" "$out"
 fi
@@ -149,6 +152,16 @@ want = dict(model_type=\"gpt2\", n_embd=32, n_layer=1, n_head=2, n_inner=128, n_
 for k, v in want.items():
     assert c[k] == v, (k, c[k], v)
 ' $TMP/g2/config.json"
+
+printf 'not really a tokenizer\n' >"$TMP/tok.model"
+mkdir -p "$TMP/gtok" && printf '{"a": 0}\n' >"$TMP/gtok/vocab.json" && printf '#version: 0.2\n' >"$TMP/gtok/merges.txt"
+check "--tokenizer is copied to tokenizer.model, --tokenizer-dir gives vocab.json and merges.txt" \
+	bash -c "$MC --preset tiny --tokenizer $TMP/tok.model -q $TMP/tk && cmp $TMP/tok.model $TMP/tk/tokenizer.model &&
+	$MC --preset tiny --family gpt2 --tokenizer-dir $TMP/gtok -q $TMP/gk &&
+	cmp $TMP/gtok/vocab.json $TMP/gk/vocab.json && cmp $TMP/gtok/merges.txt $TMP/gk/merges.txt"
+check "a checkpoint written again with another shard count leaves no stale shard behind" \
+	bash -c "$MC --preset tiny --shards 3 -q $TMP/re && $MC --preset tiny -q $TMP/re &&
+	[ \"\$(ls $TMP/re | grep -c safetensors)\" = 1 ] && '$TW' --open $TMP/re >/dev/null"
 
 check "make-checkpoint --help exits 0" $MC --help
 check_fails "make-checkpoint refuses heads that are not a multiple of kv-heads" "not a multiple" \
