@@ -130,8 +130,7 @@ static int detok(const char *name, int fd, const struct cl_tokenizer *tok, const
 		if (n < 0)
 			die(EXIT_DATA, "%s: token %d at seq %u pos %u is outside the vocabulary of %d", name,
 			    rec.token, rec.seq, rec.pos, cl_tokenizer_n_vocab(tok));
-		if (n > 0)
-			s->any = 1;
+		s->any = !cl_tokenizer_still_first(tok, rec.token, first, n);
 		if (raw)
 			out(buf, (size_t)n);
 		else

@@ -222,6 +222,10 @@ enum cl_status cl_tokenizer_encode(const struct cl_tokenizer *t, const char *tex
  * its dummy prefix.  Control tokens decode to nothing.  A byte-fallback token
  * gives one byte, which may be part of a UTF-8 character. */
 int cl_tokenizer_decode(const struct cl_tokenizer *t, int32_t id, int first, char *buf, size_t cap);
+/* After decoding token `id` (giving n bytes) in state `first`: whether the
+ * next token is still the first of the text.  Control tokens keep it; so do
+ * empty pieces where the model strips extra whitespace. */
+int cl_tokenizer_still_first(const struct cl_tokenizer *t, int32_t id, int first, int n);
 /* Whether id is a control token (BOS, EOS, <|endoftext|>, ...). */
 int cl_tokenizer_is_control(const struct cl_tokenizer *t, int32_t id);
 

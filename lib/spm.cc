@@ -199,6 +199,12 @@ extern "C" enum cl_status cl_spm_load(const char *file, struct cl_tokenizer *t)
 			std::vector<std::string> pcs;
 			m->sp.Encode("a", &pcs);
 			m->strip_first = !pcs.empty() && pcs[0].compare(0, 3, kSpace) == 0;
+			/* And whether runs of spaces collapse (remove_extra_whitespaces):
+			 * then the decoder drops every leading whitespace piece. */
+			std::vector<int> a, b;
+			m->sp.Encode("a", &a);
+			m->sp.Encode("  a", &b);
+			t->ws_runs_first = a == b;
 		}
 	} catch (const std::bad_alloc &) {
 		delete m;

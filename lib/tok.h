@@ -13,6 +13,8 @@ struct cl_tokenizer {
 	char **pieces;             /* (n_vocab) vocabulary strings, owned */
 	unsigned char *control;    /* (n_vocab) 1 for control tokens */
 	char fingerprint[17];
+	int ws_runs_first;         /* whitespace-only pieces keep the "first" state
+				      (SentencePiece with remove_extra_whitespaces) */
 	/* The backend: */
 	void *impl;
 	enum cl_status (*encode)(const struct cl_tokenizer *t, const char *text, size_t len,

@@ -93,6 +93,11 @@ const char *cl_tokenizer_piece(const struct cl_tokenizer *t, int32_t id)
 	return id >= 0 && id < t->n_vocab ? t->pieces[id] : NULL;
 }
 
+int cl_tokenizer_still_first(const struct cl_tokenizer *t, int32_t id, int first, int n)
+{
+	return first && (cl_tokenizer_is_control(t, id) || (t->ws_runs_first && n == 0));
+}
+
 int cl_tokenizer_is_control(const struct cl_tokenizer *t, int32_t id)
 {
 	return id >= 0 && id < t->n_vocab && t->control[id];
