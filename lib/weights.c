@@ -457,15 +457,18 @@ static int64_t find(const struct cl_weights *w, const char *name)
 
 static enum cl_status sort_entries(struct cl_weights *w)
 {
-	qsort(w->ents, (size_t)w->nents, sizeof *w->ents, cmp_name);
-	for (int64_t i = 1; i < w->nents; i++)
-		if (strcmp(w->ents[i - 1].name, w->ents[i].name) == 0)
-			return cl_error(CL_ERR_FORMAT, "%s: %s: appears twice%s%s",
-					w->files[w->ents[i].file].path, w->ents[i].name,
-					w->ents[i - 1].file != w->ents[i].file ? " (also in " : "",
-					w->ents[i - 1].file != w->ents[i].file
-						? w->files[w->ents[i - 1].file].path
-						: "");
+	if (w->nents > 1) /* qsort's base may not be NULL, even for 0 elements */
+		qsort(w->ents, (size_t)w->nents, sizeof *w->ents, cmp_name);
+	for (int64_t i = 1; i < w->nents; i++) {
+		const struct entry *a = &w->ents[i - 1], *b = &w->ents[i];
+		if (strcmp(a->name, b->name) != 0)
+			continue;
+		if (a->file == b->file)
+			return cl_error(CL_ERR_FORMAT, "%s: %s: appears twice", w->files[b->file].path,
+					b->name);
+		return cl_error(CL_ERR_FORMAT, "%s: %s: appears twice (also in %s)",
+				w->files[b->file].path, b->name, w->files[a->file].path);
+	}
 	return CL_OK;
 }
 

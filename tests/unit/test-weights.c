@@ -399,6 +399,28 @@ static void test_malformed(void)
 	}
 	t_end();
 
+	t_begin("a header with no tensors opens as an empty checkpoint");
+	{
+		write_st(tmp("empty.st"), "{\"__metadata__\":{}}", 0);
+		struct cl_weights *w;
+		enum cl_status s = cl_weights_open(tmp("empty.st"), &w);
+		T_CHECK(s == CL_OK, "open: %s", cl_errmsg());
+		if (!s) {
+			struct cl_tensor t;
+			T_CHECK(cl_weights_count(w) == 0 && cl_weights_bytes(w) == 0, "not empty");
+			s = cl_weights_get(w, "x", 0, NULL, &t);
+			T_CHECK(s == CL_ERR_FORMAT && has(cl_errmsg(), "empty.st: x: missing"), "%s", cl_errmsg());
+			cl_weights_free(w);
+		}
+		write_st(tmp("empty.st"), "{}", 0);
+		s = cl_weights_open(tmp("empty.st"), &w);
+		T_CHECK(s == CL_OK, "{}: %s", cl_errmsg());
+		if (!s)
+			cl_weights_free(w);
+		unlink(tmp("empty.st"));
+	}
+	t_end();
+
 	t_begin("a directory is opened by model.safetensors or its one *.safetensors file");
 	{
 		char d[600];
