@@ -427,10 +427,12 @@ static enum cl_status bpe_encode(const struct cl_tokenizer *t, const char *text,
 	/* At most one token per byte, one per stretch for a prefix space (no
 	 * more stretches than bytes + 1), and BOS and EOS. */
 	size_t cap = len + 3 + (b->add_prefix_space ? len + 1 : 0);
-	int32_t *out = malloc(cap * sizeof *out);
+	int32_t *out;
 	*ids = NULL;
 	*n = 0;
-	if (!out)
+	if (len > INT32_MAX / 2) /* positions are int32_t, offsets uint32_t */
+		return cl_error(CL_ERR_RANGE, "bpe: text of %zu bytes is too long to encode at once", len);
+	if (!(out = malloc(cap * sizeof *out)))
 		return cl_error(CL_ERR_NOMEM, "bpe: out of memory");
 	size_t no = 0;
 	if ((flags & CL_ENCODE_BOS) && t->bos >= 0)
@@ -614,6 +616,11 @@ static enum cl_status load_vocab(struct load *L, const cJSON *vocab, const cJSON
 	}
 	if (max < 0)
 		return cl_error(CL_ERR_FORMAT, "%s: the vocabulary is empty", L->path);
+	/* Ids run from 0 without gaps: a bad id must not size the tables. */
+	int count = cJSON_GetArraySize(vocab) + cJSON_GetArraySize(added);
+	if (max >= count)
+		return cl_error(CL_ERR_FORMAT, "%s: ids run to %d but there are only %d tokens", L->path,
+				max, count);
 	t->n_vocab = max + 1;
 	t->pieces = calloc((size_t)t->n_vocab, sizeof *t->pieces);
 	t->control = calloc((size_t)t->n_vocab, 1);

@@ -215,7 +215,7 @@ static char *decode_all(struct cl_tokenizer *tok, const int32_t *ids, size_t n, 
 
 /* tokenizer.json from vocab.json + merges.txt, merges as "A B" strings or
  * as ["A", "B"] pairs (the two spellings Hugging Face writes). */
-static char *make_tokenizer_json(const char *gpt2, int pairs)
+static char *make_tokenizer_json(const char *gpt2, int pairs, int prefix)
 {
 	char path[1024];
 	snprintf(path, sizeof path, "%s/vocab.json", gpt2);
@@ -237,7 +237,7 @@ static char *make_tokenizer_json(const char *gpt2, int pairs)
 	cJSON_AddItemToObject(root, "added_tokens", added);
 	cJSON_AddNullToObject(root, "normalizer");
 	cJSON_AddStringToObject(pre, "type", "ByteLevel");
-	cJSON_AddBoolToObject(pre, "add_prefix_space", 0);
+	cJSON_AddBoolToObject(pre, "add_prefix_space", prefix);
 	cJSON_AddBoolToObject(pre, "trim_offsets", 1);
 	cJSON_AddBoolToObject(pre, "use_regex", 1);
 	cJSON_AddItemToObject(root, "pre_tokenizer", pre);
@@ -467,7 +467,7 @@ int main(void)
 	for (int pairs = 0; pairs < 2; pairs++) {
 		t_begin(pairs ? "a tokenizer.json with merges as [A, B] pairs gives the same ids"
 			      : "a tokenizer.json with merges as \"A B\" strings gives the same ids");
-		char *json = make_tokenizer_json(gpt2, pairs);
+		char *json = make_tokenizer_json(gpt2, pairs, 0);
 		T_CHECK(json, "cannot make tokenizer.json");
 		if (json) {
 			const char *p = scratch(pairs ? "tjp" : "tjs", "tokenizer.json", json, strlen(json));
@@ -490,6 +490,31 @@ int main(void)
 		}
 		t_end();
 	}
+
+	t_begin("ByteLevel add_prefix_space puts a space before text that has none");
+	char *json = make_tokenizer_json(gpt2, 0, 1);
+	T_CHECK(json, "cannot make tokenizer.json");
+	if (json) {
+		const char *p = scratch("prefix", "tokenizer.json", json, strlen(json));
+		struct cl_tokenizer *tp = NULL;
+		int32_t *ids;
+		size_t n;
+		st = cl_tokenizer_load(p, &tp);
+		T_CHECK(st == CL_OK, "load: %s", cl_errmsg());
+		if (!st) {
+			st = cl_tokenizer_encode(tp, "Hello world", 11, 0, &ids, &n);
+			T_CHECK(!st && n == 2 && ids[0] == 18435 && ids[1] == 995, "\"Hello world\"");
+			if (!st)
+				free(ids);
+			st = cl_tokenizer_encode(tp, " Hello", 6, 0, &ids, &n);
+			T_CHECK(!st && n == 1 && ids[0] == 18435, "\" Hello\"");
+			if (!st)
+				free(ids);
+			cl_tokenizer_free(tp);
+		}
+		free(json);
+	}
+	t_end();
 
 	test_bad_files(gpt2);
 
