@@ -10,7 +10,7 @@
 static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-		"usage: %s [-m DIR] [--last] [--ctx N] [--threads N] [--quantize TYPE]\n"
+		"usage: %s [-m DIR] [--last] [--ctx N] [--threads N] [--batch N] [--quantize TYPE]\n"
 		"       [--dtype f32|f16|bf16] [--stats] [--progress]\n"
 		"A stream of input embeddings on standard input to a stream of logits on\n"
 		"standard output: one vector of vocab_size per position, written as soon as\n"
@@ -22,6 +22,7 @@ static void usage(int code)
 		"  --ctx N         positions per sequence's cache (default: max_position_embeddings,\n"
 		"                  capped so a cache takes at most a quarter of memory)\n"
 		"  --threads N     threads (default: the cores available)\n"
+		"  --batch N       at most N positions per pass through the layers (default 64)\n"
 		"  --quantize TYPE convert weights at load: f16, bf16, q8_0 or q4_0\n"
 		"  --dtype TYPE    element type of the logits written (default f32)\n"
 		"  --stats         report compute time per position on standard error at exit\n"
@@ -100,7 +101,7 @@ int main(int argc, char **argv)
 {
 	const char *dir = NULL;
 	int last = 0, stats = 0, i;
-	long ctx_opt = 0;
+	long ctx_opt = 0, batch = 64;
 	enum cl_dtype dtype = CL_DTYPE_F32;
 	struct cl_model_opts opts;
 	cl_model_opts_init(&opts);
@@ -121,6 +122,8 @@ int main(int argc, char **argv)
 			opts.progress = 1;
 		else if ((v = opt_arg(argc, argv, &i, "--ctx")))
 			ctx_opt = opt_long("--ctx", v, 1, 1 << 24);
+		else if ((v = opt_arg(argc, argv, &i, "--batch")))
+			batch = opt_long("--batch", v, 1, 64);
 		else if ((v = opt_arg(argc, argv, &i, "--threads")))
 			opts.threads = (int)opt_long("--threads", v, 1, 1024);
 		else if ((v = opt_arg(argc, argv, &i, "--quantize"))) {
@@ -233,7 +236,7 @@ int main(int argc, char **argv)
 			n++;
 			/* Take the next record into the batch only if it is already
 			 * here: never wait for input that a position does not need. */
-			if (n == B || (rec.flags & CL_FLAG_SAMPLE) || !cl_reader_ready(r))
+			if (n == batch || (rec.flags & CL_FLAG_SAMPLE) || !cl_reader_ready(r))
 				break;
 			if ((st = cl_reader_next(r, &rec)) != CL_OK)
 				break;

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# opt
+# cl-embed | cl-forward against reference logits (stories260K in f32, bf16 and
+# f16; the sharded GQA checkpoint with Code Llama's rope_theta), teacher-forced
+# greedy runs of llama2.c, and the same logits whether a prompt comes in one
+# go, token by token, or after a rewind.
+. "$(dirname "$0")/lib.sh"
+REF=${TESTDATA:+$TESTDATA/reference}
+
+ids_of() { $PY -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['input_ids'])))" "$1"; }
+
+# logits MODEL OUT.npy [cl-forward options]: ids on stdin to logits in OUT.npy
+logits() {
+	local m=$1 out=$2; shift 2
+	cl-tokenize -m "$m" --from-ids | cl-embed -m "$m" | cl-forward -m "$m" "$@" >"$TMP/l.cls" &&
+		cl-dump --npy "$out" "$TMP/l.cls"
+}
+
+# ref_case NAME MODEL REFNAME TOL [options]
+ref_case() {
+	local name=$1 m=$2 r=$3 tol=$4; shift 4
+	need_testdata "$name" || return 0
+	ids_of "$REF/$r.json" | logits "$TESTDATA/$m" "$TMP/got.npy" "$@" &&
+		check "$name" $PY tests/refcheck.py "$TMP/got.npy" "$REF/$r.f32" "$tol" ||
+		not_ok "$name" "the pipeline failed"
+}
+
+cd "$(dirname "$0")/.." || exit 2
+ref_case "stories260K f32 logits equal the reference at every position (max |d| 1e-4)" \
+	stories260K-hf-f32 stories260K_f32_promptA_logits 1e-4
+ref_case "stories260K f32 logits equal llama2.c's own at every position (max |d| 1e-4)" \
+	stories260K-hf-f32 stories260K_runc_promptA_logits 1e-4
+ref_case "stories260K bf16 logits equal the reference (max |d| 1e-4)" \
+	stories260K-hf-bf16 stories260K_bf16_promptA_logits 1e-4
+ref_case "stories260K f16 logits equal the reference (max |d| 1e-4)" \
+	stories260K-hf-f16 stories260K_f16_promptA_logits 1e-4
+ref_case "the sharded GQA checkpoint (rope_theta 1e6, untied) equals its reference (max |d| 1e-4)" \
+	synthetic-codellama-like-bf16 synthetic_bf16_code_logits 1e-4
+ref_case "teacher-forced argmax along llama2.c's 256-token greedy run reproduces its tokens" \
+	stories260K-hf-f32 stories260K_runc_seq256_logits 1e-4 --threads 2
+ref_case "one thread gives the reference logits too" \
+	stories260K-hf-f32 stories260K_f32_promptA_logits 1e-4 --threads 1
+
+name="a prompt fed token by token gives the logits of the prompt fed in one go (1e-5)"
+if need_testdata "$name"; then
+	m=$TESTDATA/stories260K-hf-f32
+	ids_of "$REF/stories260K_f32_promptA_logits.json" >"$TMP/ids"
+	logits "$m" "$TMP/a.npy" <"$TMP/ids" && logits "$m" "$TMP/b.npy" --batch 1 <"$TMP/ids" &&
+		check "$name" $PY -c "
+import numpy as np, sys
+a, b = np.load('$TMP/a.npy'), np.load('$TMP/b.npy')
+d = np.abs(a - b).max(); print('max |diff|', d); sys.exit(0 if a.shape == b.shape and d <= 1e-5 else 1)"
+fi
+
+name="a rewind to an earlier position and a re-feed give the same logits (1e-5)"
+if need_testdata "$name"; then
+	m=$TESTDATA/stories260K-hf-f32
+	# positions 0..9, then 4..9 again (a rewind), then 4..6 with other tokens, then 7..9 as before
+	$PY - "$TMP/ids" >"$TMP/t.jsonl" <<'PY'
+import json, sys
+ids = [1, 403, 407, 261, 378, 432, 383, 286, 261, 376]
+print(json.dumps({"kind": "header", "stream": "tokens", "what": "tokens", "vocab_size": 512}))
+rec = lambda p, t: print(json.dumps({"kind": "token", "seq": 0, "pos": p, "token": t, "flags": 0}))
+for p in range(10): rec(p, ids[p])
+for p in range(4, 10): rec(p, ids[p])
+for p in range(4, 7): rec(p, 300 + p)
+for p in range(4, 10): rec(p, ids[p])
+PY
+	cl-dump -r "$TMP/t.jsonl" | cl-embed -m "$m" | cl-forward -m "$m" >"$TMP/r.cls" &&
+		cl-dump --npy "$TMP/r.npy" "$TMP/r.cls" &&
+		check "$name" $PY -c "
+import numpy as np, sys
+a = np.load('$TMP/r.npy'); assert a.shape == (25, 512), a.shape
+d1 = np.abs(a[4:10] - a[10:16]).max(); d2 = np.abs(a[4:10] - a[19:25]).max(); d3 = np.abs(a[4:7] - a[16:19]).max()
+print('rewind', d1, 're-feed after other tokens', d2, 'other tokens differ by', d3)
+sys.exit(0 if d1 <= 1e-5 and d2 <= 1e-5 and d3 > 1e-3 else 1)"
+fi
+
+name="--last emits only the prompt's last position"
+if need_testdata "$name"; then
+	ids_of "$REF/stories260K_f32_promptA_logits.json" | logits "$TESTDATA/stories260K-hf-f32" "$TMP/last.npy" --last &&
+		check "$name" $PY tests/refcheck.py "$TMP/last.npy" "$REF/stories260K_f32_promptA_logits.f32" 1e-4 --last
+fi
+
+# Bad input: one line, non-zero, never a crash.
+name="a sequence longer than the context is a clear error"
+if need_testdata "$name"; then
+	m=$TESTDATA/stories260K-hf-f32
+	seq 1 20 | tr '\n' ' ' >"$TMP/long"
+	check_fails "$name" "beyond the context of 8 positions" \
+		sh -c "cl-tokenize -m $m --from-ids <$TMP/long | cl-embed -m $m | cl-forward -m $m --ctx 8 >/dev/null"
+fi
+name="embeddings of the wrong width are refused, naming both widths"
+if need_testdata "$name"; then
+	check_fails "$name" "width 64.*hidden_size" sh -c "cl-tokenize -m $TESTDATA/stories260K-hf-f32 hello |
+		cl-embed -m $TESTDATA/stories260K-hf-f32 | cl-forward -m $TESTDATA/gpt2/tiny-f32 >/dev/null"
+fi
+name="a token stream into cl-forward is refused"
+if need_testdata "$name"; then
+	check_fails "$name" "expected a stream of embeddings" sh -c \
+		"cl-tokenize -m $TESTDATA/stories260K-hf-f32 hi | cl-forward -m $TESTDATA/stories260K-hf-f32"
+fi
+name="a stream made for another tokenizer is refused by cl-embed, naming both"
+if need_testdata "$name"; then
+	check_fails "$name" "tokenizer .* but .* has tokenizer" sh -c \
+		"cl-tokenize -m $TESTDATA/synthetic-codellama-like-bf16 hi | cl-embed -m $TESTDATA/stories260K-hf-f32"
+fi
+name="a token outside the model's vocabulary is refused by cl-embed"
+if need_testdata "$name"; then
+	printf '%s\n' '{"kind":"header","stream":"tokens"}' '{"kind":"token","seq":0,"pos":0,"token":512}' >"$TMP/bad.jsonl"
+	check_fails "$name" "token 512 is outside the vocabulary of 512" sh -c \
+		"cl-dump -r $TMP/bad.jsonl | cl-embed -m $TESTDATA/stories260K-hf-f32 >/dev/null"
+fi
+check_fails "a missing model directory is named in the error" "/nonexistent/model" \
+	cl-forward -m /nonexistent/model
+mkdir -p "$TMP/badcfg"
+echo '{"model_type": "llama", "hidden_size": -3}' >"$TMP/badcfg/config.json"
+check_fails "a bad config.json value is named with its file and key" "config.json: hidden_size" \
+	cl-forward -m "$TMP/badcfg"
+echo '{"model_type": "llama", "hidden_size": 64,' >"$TMP/badcfg/config.json"
+check_fails "a truncated config.json is an error naming the file" "config.json" cl-embed -m "$TMP/badcfg"
