@@ -265,6 +265,117 @@ static char *make_tokenizer_json(const char *gpt2, int pairs, int prefix)
 	return out;
 }
 
+/* GPT-2's spelling of byte c as UTF-8 (bytes_to_unicode); returns its length. */
+static int byte_spelling(int c, char *out)
+{
+	int printable = (c >= 0x21 && c <= 0x7e) || (c >= 0xa1 && c <= 0xac) || (c >= 0xae);
+	unsigned cp = (unsigned)c;
+	if (!printable) {
+		cp = 256;
+		for (int i = 0; i < c; i++)
+			cp += !((i >= 0x21 && i <= 0x7e) || (i >= 0xa1 && i <= 0xac) || (i >= 0xae));
+	}
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	out[0] = (char)(0xc0 | cp >> 6);
+	out[1] = (char)(0x80 | (cp & 0x3f));
+	return 2;
+}
+
+/* A made-up vocabulary: the 256 bytes (id = byte), then every pair of the
+ * characters below merged (ids 256...).  A two-character text is then one
+ * token when the pre-tokenizer keeps it in one piece, else two. */
+static const char synth_chars[] = " a1!'s\n\t";
+
+static int synth_make(const char *dir)
+{
+	cJSON *vocab = cJSON_CreateObject();
+	char s[8], m[32], path[1024], *merges = malloc(4096);
+	size_t mlen = (size_t)sprintf(merges, "#version: 0.2\n");
+	for (int c = 0; c < 256; c++) {
+		s[byte_spelling(c, s)] = '\0';
+		cJSON_AddNumberToObject(vocab, s, c);
+	}
+	int id = 256, nc = (int)strlen(synth_chars);
+	for (int i = 0; i < nc; i++)
+		for (int j = 0; j < nc; j++) {
+			int a = byte_spelling(synth_chars[i], m);
+			m[a] = ' ';
+			int b = byte_spelling(synth_chars[j], m + a + 1);
+			memcpy(merges + mlen, m, (size_t)(a + 1 + b));
+			mlen += (size_t)(a + 1 + b);
+			merges[mlen++] = '\n';
+			memmove(m + a, m + a + 1, (size_t)b);
+			m[a + b] = '\0';
+			cJSON_AddNumberToObject(vocab, m, id++);
+		}
+	char *vtext = cJSON_PrintUnformatted(vocab);
+	snprintf(path, sizeof path, "%s/vocab.json", dir);
+	int bad = spew(path, vtext, strlen(vtext));
+	snprintf(path, sizeof path, "%s/merges.txt", dir);
+	bad |= spew(path, merges, mlen);
+	free(vtext);
+	free(merges);
+	cJSON_Delete(vocab);
+	return bad;
+}
+
+static void test_synthetic(void)
+{
+	/* text, the ids it gives: byte values, or 256 + i * 8 + j for the
+	 * merge of synth_chars[i] and [j] */
+	static const struct {
+		const char *text;
+		int n, ids[4];
+	} cases[] = {
+		{" a", 1, {256 + 0 * 8 + 1}},              /* ' ?\p{L}+' */
+		{"a ", 2, {'a', ' '}},                     /* the space goes with what follows */
+		{" 1", 1, {256 + 0 * 8 + 2}},              /* ' ?\p{N}+' */
+		{"a1", 2, {'a', '1'}},                     /* letters and numbers apart */
+		{" !", 1, {256 + 0 * 8 + 3}},              /* ' ?[^\s\p{L}\p{N}]+' */
+		{"!!", 1, {256 + 3 * 8 + 3}},
+		{"'s", 1, {256 + 4 * 8 + 5}},              /* a contraction */
+		{"!'", 1, {256 + 3 * 8 + 4}},              /* ' inside a run of others */
+		{"  ", 1, {256 + 0 * 8 + 0}},              /* '\s+' at the end */
+		{"\n\n", 1, {256 + 6 * 8 + 6}},
+		{" \n", 1, {256 + 0 * 8 + 6}},
+		{"\t ", 1, {256 + 7 * 8 + 0}},
+		{"\n!", 2, {'\n', '!'}},                   /* one space char before a non-space */
+		{"  a", 2, {' ', 256 + 0 * 8 + 1}},        /* '\s+(?!\S)' leaves one space */
+		{"\t a", 2, {'\t', 256 + 0 * 8 + 1}},
+		{"\t\ta", 3, {'\t', '\t', 'a'}},          /* the run less one, then the one */
+		{"\t\t", 1, {256 + 7 * 8 + 7}},
+		{"\n\t a", 2, {256 + 6 * 8 + 7, 256 + 0 * 8 + 1}},
+		{"a's", 2, {'a', 256 + 4 * 8 + 5}},
+	};
+	char dir[512];
+	snprintf(dir, sizeof dir, "%s/synth", tmpdir);
+	mkdir(dir, 0755);
+	t_begin("the pre-tokenizer splits letters, numbers, contractions and whitespace runs as GPT-2's pattern");
+	struct cl_tokenizer *tok = NULL;
+	enum cl_status st = synth_make(dir) ? CL_ERR_IO : cl_tokenizer_load(dir, &tok);
+	T_CHECK(st == CL_OK, "load: %s", cl_errmsg());
+	for (size_t k = 0; tok && k < sizeof cases / sizeof cases[0]; k++) {
+		int32_t *ids;
+		size_t n;
+		int want = cases[k].n;
+		st = cl_tokenizer_encode(tok, cases[k].text, strlen(cases[k].text), 0, &ids, &n);
+		int good = st == CL_OK && (int)n == want;
+		for (int i = 0; good && i < want; i++)
+			good = ids[i] == cases[k].ids[i];
+		T_CHECK(good, "case %zu: %zu ids: %d %d %d", k, st ? 0 : n, n > 0 ? ids[0] : -1,
+			n > 1 ? ids[1] : -1, n > 2 ? ids[2] : -1);
+		if (!st)
+			free(ids);
+	}
+	T_CHECK(!tok || (cl_tokenizer_bos(tok) == -1 && cl_tokenizer_n_vocab(tok) == 256 + 64),
+		"no <|endoftext|>: bos %d, n_vocab %d", cl_tokenizer_bos(tok), cl_tokenizer_n_vocab(tok));
+	cl_tokenizer_free(tok);
+	t_end();
+}
+
 /* Loading `path` fails with status `want` and a message naming `name`. */
 static void check_load_fails(const char *what, const char *path, enum cl_status want, const char *name)
 {
@@ -377,9 +488,16 @@ int main(void)
 {
 	const char *td = t_testdata();
 	const char *name = "GPT-2 BPE encodes tokenizer-extra.jsonl to its reference ids";
+	snprintf(tmpdir, sizeof tmpdir, "%s/cl-test-bpe.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		printf("# mkdtemp: %s\n", strerror(errno));
+		return 1;
+	}
+	test_synthetic();
 	if (!td) {
 		t_skip(name, "CL_TESTDATA is not set");
-		return 0;
+		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		return t_exit();
 	}
 	char gpt2[512], path[600];
 	snprintf(gpt2, sizeof gpt2, "%s/gpt2", td);
@@ -388,12 +506,8 @@ int main(void)
 	struct vec *v = read_vectors(path, &nv);
 	if (!v) {
 		t_skip(name, "testdata/gpt2/tokenizer-extra.jsonl is absent");
-		return 0;
-	}
-	snprintf(tmpdir, sizeof tmpdir, "%s/cl-test-bpe.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(tmpdir)) {
-		printf("# mkdtemp: %s\n", strerror(errno));
-		return 1;
+		nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		return t_exit();
 	}
 
 	struct cl_tokenizer *tok = NULL;
