@@ -7,7 +7,7 @@
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
  *     -Ilib -I/usr/include/cjson tests/fuzz/fuzz-safetensors.c lib/weights.c \
  *     lib/util.c -lcjson -lm -o fuzz-safetensors
- *   ./fuzz-safetensors tests/fuzz/corpus-safetensors
+ *   ./fuzz-safetensors -dict=tests/fuzz/safetensors.dict tests/fuzz/corpus-safetensors
  */
 #include <stdint.h>
 #include <stdio.h>
