@@ -475,19 +475,25 @@ int32_t cl_sampler_sample(struct cl_sampler *s, const float *logits, const int32
 			case CL_SAMPLER_TYPICAL_P: apply_typical_p(s, x); break;
 			}
 		}
-		double wm, wsum = softmax_sum(s->work, nv, &wm);
-		tok = argmax(s->work, nv);
-		if (wsum > 0) {
-			double target = draw_uniform(p->seed, seq, pos) * wsum, acc = 0;
-			for (int32_t i = 0; i < nv; i++) {
-				if (!(s->work[i] > -INFINITY))
-					continue;
-				/* The last finite token catches rounding at the top. */
-				tok = i;
-				acc += exp(s->work[i] - wm);
-				if (acc > target)
-					break;
-			}
+		/* One pass of exp: work becomes the unnormalised probabilities,
+		 * and the draw walks their running sum in id order. */
+		double *x = s->work, wm = -INFINITY, wsum = 0;
+		for (int32_t i = 0; i < nv; i++)
+			if (x[i] > wm)
+				wm = x[i];
+		for (int32_t i = 0; i < nv; i++)
+			wsum += x[i] = exp(x[i] - wm);
+		/* The stages keep at least one token, so wsum > 0 here. */
+		double target = draw_uniform(p->seed, seq, pos) * wsum, acc = 0;
+		tok = 0;
+		for (int32_t i = 0; i < nv; i++) {
+			if (x[i] == 0)
+				continue;
+			/* The last possible token catches rounding at the top. */
+			tok = i;
+			acc += x[i];
+			if (acc > target)
+				break;
 		}
 	}
 	if (logprob)
