@@ -13,7 +13,7 @@
 # every token read back from stdin with its vector (SAMPLE flag kept), until
 # it reads END.
 cat >"$TMP/fake.py" <<'EOF'
-import json, math, struct, sys
+import json, math, os, struct, sys
 V, EOS = int(sys.argv[1]), int(sys.argv[2])
 NEXT, PROMPTS = json.loads(sys.argv[3]), json.loads(sys.argv[4])
 out, inp = sys.stdout.buffer, sys.stdin.buffer
@@ -32,8 +32,11 @@ def rec(kind, seq, pos, tok, flags=0, vec=False):
         x = [0.0] * V
         x[NEXT.get(str(tok), (tok + 1) % V)] = 8.0
         data = struct.pack('<%df' % V, *x)
-    out.write(struct.pack(REC, kind, flags, seq, pos, tok, math.nan, V if vec else 0, len(data), 0) + data)
-    out.flush()
+    try:
+        out.write(struct.pack(REC, kind, flags, seq, pos, tok, math.nan, V if vec else 0, len(data), 0) + data)
+        out.flush()
+    except BrokenPipeError:  # cl-sample has ended the loop, as cl-forward would see it
+        os._exit(0)
 
 def read(n):
     b = inp.read(n)
@@ -206,3 +209,9 @@ printf '%s\n' "$hdr" '{"kind":"prompt_end","seq":0,"pos":0,"token":-1}' | cl-dum
 check_fails "a prompt that ends before any logits is refused" "sequence 0: its prompt ended before any logits" \
 	sh -c 'cl-sample <"$1"' sh "$TMP/noprompt.cls"
 check "--help exits 0" cl-sample --help
+if need_testdata "a stream made for another tokenizer is refused"; then
+	printf '%s\n' '{"kind":"header","stream":"vectors","what":"logits","width":4,"tokenizer":"0123456789abcdef"}' \
+		'{"kind":"end"}' | cl-dump -r >"$TMP/other.cls"
+	check_fails "a stream made for another tokenizer is refused" "tokenizer 0123456789abcdef" \
+		sh -c 'cl-sample -m "$1" <"$2"' sh "$TESTDATA/stories260K-hf-f32" "$TMP/other.cls"
+fi
