@@ -510,6 +510,7 @@ struct load {
 	char *cat;              /* (catcap) scratch for merged strings */
 	size_t catcap;
 	int32_t merges_cap;
+	const char *vocab_what; /* where the vocabulary is in the file, for messages */
 };
 
 static enum cl_status read_all(const char *path, char **out, size_t *len)
@@ -603,7 +604,9 @@ static enum cl_status load_vocab(struct load *L, const cJSON *vocab, const cJSON
 	if (!cJSON_IsObject(vocab))
 		return cl_error(CL_ERR_FORMAT, "%s: expected an object of token -> id", L->path);
 	for (const cJSON *e = vocab->child; e; e = e->next) {
-		if ((st = id_of(L->path, e->string, e, &id)))
+		char what[128];
+		snprintf(what, sizeof what, "%s\"%.64s\"", L->vocab_what, e->string);
+		if ((st = id_of(L->path, what, e, &id)))
 			return st;
 		max = id > max ? id : max;
 	}
@@ -874,22 +877,29 @@ static enum cl_status load_tokenizer_json(struct load *L, const char *path)
 	cJSON *root;
 	enum cl_status st;
 	L->path = path;
+	L->vocab_what = "model.vocab: ";
 	if ((st = parse_json(path, &root)))
 		return st;
 	const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
 	const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+	const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
 	if (!cJSON_IsObject(model)) {
 		st = cl_error(CL_ERR_FORMAT, "%s: model: expected an object", path);
-	} else if (added && !cJSON_IsNull(added) && !cJSON_IsArray(added)) {
-		st = cl_error(CL_ERR_FORMAT, "%s: added_tokens: expected an array", path);
-	} else if (!(st = check_json_options(L, root, model))) {
-		const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
-		if (!cJSON_IsObject(vocab))
-			st = cl_error(CL_ERR_FORMAT, "%s: model.vocab: expected an object", path);
-		else if (!(st = load_vocab(L, vocab, cJSON_IsArray(added) ? added : NULL)) &&
-			 !(st = build_tables(L)))
-			st = load_merges_json(L, cJSON_GetObjectItemCaseSensitive(model, "merges"));
+		goto out;
 	}
+	if (added && !cJSON_IsNull(added) && !cJSON_IsArray(added)) {
+		st = cl_error(CL_ERR_FORMAT, "%s: added_tokens: expected an array", path);
+		goto out;
+	}
+	if ((st = check_json_options(L, root, model)))
+		goto out;
+	if (!cJSON_IsObject(vocab)) {
+		st = cl_error(CL_ERR_FORMAT, "%s: model.vocab: expected an object", path);
+		goto out;
+	}
+	if (!(st = load_vocab(L, vocab, cJSON_IsArray(added) ? added : NULL)) && !(st = build_tables(L)))
+		st = load_merges_json(L, cJSON_GetObjectItemCaseSensitive(model, "merges"));
+out:
 	cJSON_Delete(root);
 	return st;
 }
@@ -932,7 +942,7 @@ enum cl_status cl_bpe_load(const char *dir, struct cl_tokenizer *t)
 {
 	char a[4096], m[4096];
 	enum cl_status st;
-	struct load L = {.path = dir, .t = t};
+	struct load L = {.path = dir, .t = t, .vocab_what = ""};
 	if (!(L.b = calloc(1, sizeof *L.b)))
 		return cl_error(CL_ERR_NOMEM, "%s: out of memory", dir);
 	t->impl = L.b;
