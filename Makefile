@@ -1,7 +1,9 @@
 # cl - code language models as Unix pipes.  Plain make; dependencies through pkg-config.
 #
 #   make               programs in bin/, library lib/libcl.a
-#   make check         every test, under AddressSanitizer+UBSan and optimised
+#   make demo          install what is missing, build, complete "def fibonacci("
+#   make check         install what is missing, build, run every test (sanitized
+#                      and optimised builds); ends "N passed, N failed"
 #   make install       PREFIX=/usr/local (DESTDIR honoured)
 #   make fuzz          long fuzzing runs (libFuzzer, clang)     - not part of check
 #   make bench         the speed benchmark (scripts/bench)      - not part of check
@@ -15,7 +17,7 @@ PKG_CONFIG ?= pkg-config
 
 WARN     = -Wall -Wextra -Wno-unused-parameter -Werror=implicit -Werror=strict-prototypes \
            -Werror=vla
-CJSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcjson 2>/dev/null)
+CJSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcjson 2>/dev/null || echo -I/usr/include/cjson)
 CJSON_LIBS   := $(shell $(PKG_CONFIG) --libs libcjson 2>/dev/null || echo -lcjson)
 SPM_CFLAGS   := $(shell $(PKG_CONFIG) --cflags sentencepiece 2>/dev/null)
 SPM_LIBS     := -lsentencepiece
@@ -75,8 +77,17 @@ bin build/opt build/san build/san/bin build/opt/tests build/san/tests:
 # The suite runs once against the sanitized build and once against the
 # optimised one (the fast kernels and the timing-free pipelines); it ends with
 # "N passed, N failed" and fails when anything failed.
-check: all san
+# Both entry points install what is missing first (scripts/setup), then
+# build in a fresh make so that pkg-config sees what was installed.
+check:
+	scripts/setup
+	$(MAKE) all san
 	tests/run
+
+demo:
+	scripts/setup
+	$(MAKE) all
+	bin/cl-complete "def fibonacci("
 
 fuzz:
 	scripts/fuzz
@@ -99,5 +110,5 @@ install: all
 clean:
 	rm -rf bin build lib/libcl.a
 
-.PHONY: all check install clean fuzz bench units san
+.PHONY: all check demo install clean fuzz bench units san
 .SECONDARY:

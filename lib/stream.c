@@ -125,21 +125,21 @@ static int fill(struct cl_reader *r, size_t need)
 		r->len -= r->off;
 		r->off = 0;
 	}
-	if (need > r->cap) {
-		size_t ncap = r->cap;
-		while (ncap < need)
-			ncap *= 2;
-		unsigned char *nb = realloc(r->buf, ncap);
-		if (!nb) {
-			cl_error(CL_ERR_NOMEM, "%s: out of memory", r->name);
-			return -1;
-		}
-		r->buf = nb;
-		r->cap = ncap;
-	}
 	while (r->len < need) {
 		if (r->eof)
 			return 0;
+		/* Grow with the bytes that arrive, not with what a header claims:
+		 * a corrupt length must not make us allocate a gigabyte. */
+		if (r->len == r->cap) {
+			size_t ncap = r->cap * 2 < need ? r->cap * 2 : need;
+			unsigned char *nb = realloc(r->buf, ncap);
+			if (!nb) {
+				cl_error(CL_ERR_NOMEM, "%s: out of memory", r->name);
+				return -1;
+			}
+			r->buf = nb;
+			r->cap = ncap;
+		}
 		ssize_t n = read(r->fd, r->buf + r->len, r->cap - r->len);
 		if (n < 0) {
 			if (errno == EINTR)
