@@ -184,12 +184,15 @@ static void sample(struct seq *s)
 		seq_finish(s, q);
 }
 
-static void on_vector(struct cl_reader *r, const struct cl_record *rec)
+/* Record the input token at pos.  A position before the end rewinds the
+ * history to it; a gap (a stream of last positions only) holds unknown
+ * tokens. */
+static struct seq *hist_set(const struct cl_record *rec)
 {
 	struct seq *s = seq_get(rec->seq, 1);
 	if (s->finished)
-		return;
-	seq_open(s); /* a sequence without SEQ_BEGIN begins at its first vector */
+		return NULL;
+	seq_open(s); /* a sequence without SEQ_BEGIN begins at its first record */
 	size_t p = rec->pos;
 	if (p >= s->cap) {
 		size_t cap = s->cap ? s->cap : 64;
@@ -201,12 +204,18 @@ static void on_vector(struct cl_reader *r, const struct cl_record *rec)
 		s->hist = h;
 		s->cap = cap;
 	}
-	/* A position before the end rewinds the history to it; a gap (a
-	 * stream of last positions only) holds unknown tokens. */
 	for (size_t i = s->len; i < p; i++)
 		s->hist[i] = -1;
 	s->hist[p] = rec->token;
 	s->len = p + 1;
+	return s;
+}
+
+static void on_vector(struct cl_reader *r, const struct cl_record *rec)
+{
+	struct seq *s = hist_set(rec);
+	if (!s)
+		return;
 	cl_record_vector(r, rec, s->last);
 	s->last_pos = rec->pos;
 	s->has_last = 1;
@@ -372,7 +381,13 @@ int main(int argc, char **argv)
 		case CL_REC_END:
 			ended = 1;
 			break;
-		default: /* token records are not ours to act on */
+		case CL_REC_TOKEN:
+			/* Positions without logits (a producer that skips the
+			 * prompt's) may still say their token, for the penalties. */
+			if ((s = hist_set(&rec)) && s->has_last && rec.pos <= s->last_pos)
+				s->has_last = 0; /* rewound past the logits we hold */
+			break;
+		default:
 			break;
 		}
 		if (ended && n_open == 0) {

@@ -215,3 +215,16 @@ if need_testdata "a stream made for another tokenizer is refused"; then
 	check_fails "a stream made for another tokenizer is refused" "tokenizer 0123456789abcdef" \
 		sh -c 'cl-sample -m "$1" <"$2"' sh "$TESTDATA/stories260K-hf-f32" "$TMP/other.cls"
 fi
+
+# Token records on the input (positions without logits) join the history the
+# penalties see: token 1 at position 0 makes --repetition-penalty 2 prefer 2.
+printf '%s\n' "$hdr" '{"kind":"seq_begin","seq":0}' '{"kind":"token","seq":0,"pos":0,"token":1}' \
+	'{"kind":"vector","seq":0,"pos":1,"token":3,"data":[0,3,2,0]}' '{"kind":"prompt_end","seq":0,"pos":2}' |
+	cl-dump -r >"$TMP/pen.cls"
+a=$(cl-sample --greedy <"$TMP/pen.cls" | summary /dev/stdin | head -n 1)
+b=$(cl-sample --greedy --repetition-penalty 2 <"$TMP/pen.cls" | summary /dev/stdin | head -n 1)
+if [ "$a" = "token 0 2 1 3" ] && [ "$b" = "token 0 2 2 3" ]; then
+	ok "token records on the input count in the history of the penalties"
+else
+	not_ok "token records on the input count in the history of the penalties" "$a" "$b"
+fi
