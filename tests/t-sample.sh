@@ -228,3 +228,30 @@ if [ "$a" = "token 0 2 1 3" ] && [ "$b" = "token 0 2 2 3" ]; then
 else
 	not_ok "token records on the input count in the history of the penalties" "$a" "$b"
 fi
+
+# The man page's loop (a FIFO), greedy on stories260K: the tokens llama2.c's
+# run.c chose (it stops at BOS, not EOS, hence --ignore-eos).
+name="the FIFO loop of cl-sample(1) reproduces run.c's greedy runs on stories260K"
+if ! command -v cl-embed >/dev/null || ! command -v cl-forward >/dev/null; then
+	skip "$name" "cl-embed or cl-forward is not built"
+elif need_testdata "$name"; then
+	m=$TESTDATA/stories260K-hf-f32
+	bad=
+	for run in 2 3; do
+		$PY -c 'import json, sys
+r = json.load(open(sys.argv[1]))["runs"][int(sys.argv[2])]
+print(r["prompt"]); print(" ".join(map(str, r["generated_ids"])))' \
+			"$TESTDATA/stories260K/runc_greedy.json" $run >"$TMP/run"
+		prompt=$(sed -n 1p "$TMP/run") want=$(sed -n 2p "$TMP/run")
+		rm -f "$TMP/loop"; mkfifo "$TMP/loop"
+		timeout 60 sh -c 'cl-tokenize -m "$1" "$2" | cat - "$3" | cl-embed -m "$1" | cl-forward -m "$1" |
+			cl-sample -m "$1" --greedy --ignore-eos --max-new-tokens "$4" | tee "$3" >"$5"' \
+			sh "$m" "$prompt" "$TMP/loop" "$(wc -w <<<"$want")" "$TMP/out.cls" 2>"$TMP/err"
+		got=$(summary "$TMP/out.cls" | awk '$1 == "token" { printf "%s%s", s, $4; s = " " }')
+		[ "$got" = "$want" ] || bad="$bad
+'$prompt': got $got
+want $want
+$(cat "$TMP/err")"
+	done
+	if [ -z "$bad" ]; then ok "$name"; else not_ok "$name" "$bad"; fi
+fi
