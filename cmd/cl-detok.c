@@ -169,8 +169,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--lines") == 0) {
 			lines = 1;
 		} else {
-			fprintf(stderr, "%s: unknown option '%s'\n", prog, a);
-			usage(EXIT_USAGE);
+			die(EXIT_USAGE, "unknown option '%s' (see --help)", a);
 		}
 	}
 	if (raw && pieces)

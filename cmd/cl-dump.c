@@ -309,12 +309,11 @@ int main(int argc, char **argv)
 		} else if ((v = opt_arg(argc, argv, &i, "--npy"))) {
 			npy = v;
 		} else {
-			fprintf(stderr, "%s: unknown option '%s'\n", prog, a);
-			usage(EXIT_USAGE);
+			die(EXIT_USAGE, "unknown option '%s' (see --help)", a);
 		}
 	}
 	if (argc - i > 1)
-		usage(EXIT_USAGE);
+		die(EXIT_USAGE, "one FILE at most (see --help)");
 	if (rev && npy)
 		die(EXIT_USAGE, "-r and --npy do not go together");
 	const char *name = i < argc ? argv[i] : "stdin";

@@ -18,7 +18,8 @@ static void usage(int code)
 		"than the sequence's cache rewinds the cache to it.\n"
 		"  -m DIR          model directory (default: $CL_MODEL or the model that ships)\n"
 		"  --last          only the logits a sampler needs: the prompt's last position\n"
-		"                  and records flagged for sampling\n"
+		"                  and records flagged for sampling; the other positions go\n"
+		"                  out as TOKEN records without logits\n"
 		"  --ctx N         positions per sequence's cache (default: max_position_embeddings,\n"
 		"                  capped so a cache takes at most a quarter of memory)\n"
 		"  --threads N     threads (default: the cores available)\n"
@@ -134,8 +135,7 @@ int main(int argc, char **argv)
 			if (cl_dtype_parse(v, &dtype) || dtype > CL_DTYPE_BF16)
 				die(EXIT_USAGE, "--dtype: expected f32, f16 or bf16, got '%s'", v);
 		} else {
-			fprintf(stderr, "%s: unknown option '%s'\n", prog, a);
-			usage(EXIT_USAGE);
+			die(EXIT_USAGE, "unknown option '%s' (see --help)", a);
 		}
 	}
 	if (!dir)
@@ -260,6 +260,16 @@ int main(int argc, char **argv)
 				put(&o);
 			}
 		} else {
+			/* The positions left out go as bare TOKEN records, so that a
+			 * sampler still knows the whole sequence (repetition penalty). */
+			for (int k = 0; k < n - 1; k++) {
+				struct cl_record o = meta[k];
+				o.kind = CL_REC_TOKEN;
+				o.n = 0;
+				o.data = NULL;
+				o.logprob = NAN;
+				put(&o);
+			}
 			struct cl_record o = meta[n - 1];
 			o.n = (uint32_t)V;
 			o.logprob = NAN;

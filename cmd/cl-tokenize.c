@@ -140,8 +140,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--from-ids") == 0) {
 			from_ids = 1;
 		} else {
-			fprintf(stderr, "%s: unknown option '%s'\n", prog, a);
-			usage(EXIT_USAGE);
+			die(EXIT_USAGE, "unknown option '%s' (see --help)", a);
 		}
 	}
 	if (file && i < argc)
