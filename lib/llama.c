@@ -33,6 +33,7 @@ struct llama {
 	float *att;                           /* (B, n_heads * head_dim) */
 	float *hb, *hb2;                      /* (B, ffn) */
 	float *out;                           /* (B, dim) */
+	float *cos, *sin;                     /* (B, head_dim / 2) rotations of the batch */
 };
 
 static int llama_claims(const cJSON *cfg)
@@ -61,6 +62,8 @@ static void llama_free(struct cl_model *m)
 	free(L->hb);
 	free(L->hb2);
 	free(L->out);
+	free(L->cos);
+	free(L->sin);
 	free(L);
 	m->impl = NULL;
 }
@@ -222,22 +225,23 @@ static enum cl_status llama_load(struct cl_model *m, const cJSON *cfg, const cha
 	L->v = malloc(B * kvd * sizeof(float));
 	L->hb = malloc(B * ffn * sizeof(float));
 	L->hb2 = malloc(B * ffn * sizeof(float));
-	if (!L->x || !L->xb || !L->out || !L->q || !L->att || !L->k || !L->v || !L->hb || !L->hb2)
+	L->cos = malloc(B * (size_t)(in->head_dim / 2) * sizeof(float));
+	L->sin = malloc(B * (size_t)(in->head_dim / 2) * sizeof(float));
+	if (!L->x || !L->xb || !L->out || !L->q || !L->att || !L->k || !L->v || !L->hb || !L->hb2 || !L->cos ||
+	    !L->sin)
 		return cl_error(CL_ERR_NOMEM, "out of memory");
 	return CL_OK;
 }
 
-/* Rotate-half RoPE on one head vector of head_dim at position p: the pairs
- * are (i, i + head_dim/2), as Hugging Face's rotate_half. */
-static void rope(float *v, int hd, const float *inv_freq, double p)
+/* Rotate-half RoPE on one head vector of head_dim: the pairs are
+ * (i, i + head_dim/2), as Hugging Face's rotate_half. */
+static void rope(float *v, int hd, const float *c, const float *s)
 {
 	int half = hd / 2;
 	for (int i = 0; i < half; i++) {
-		double a = p * inv_freq[i];
-		float c = (float)cos(a), s = (float)sin(a);
 		float x0 = v[i], x1 = v[i + half];
-		v[i] = x0 * c - x1 * s;
-		v[i + half] = x1 * c + x0 * s;
+		v[i] = x0 * c[i] - x1 * s[i];
+		v[i + half] = x1 * c[i] + x0 * s[i];
 	}
 }
 
@@ -290,7 +294,16 @@ static enum cl_status llama_forward(struct cl_model *m, struct cl_kv *kv, int32_
 	const struct cl_model_info *in = &m->info;
 	int64_t dim = in->dim, hd = in->head_dim, qd = (int64_t)in->n_heads * hd, kvd = kv->kv_dim,
 		ffn = in->ffn_dim;
+	int half = (int)hd / 2;
 	memcpy(L->x, xin, (size_t)n * dim * sizeof(float));
+	for (int t = 0; t < n; t++) {
+		double p = (double)(pos + t) / L->rope_scale;
+		for (int i = 0; i < half; i++) {
+			double a = p * L->inv_freq[i];
+			L->cos[t * half + i] = (float)cos(a);
+			L->sin[t * half + i] = (float)sin(a);
+		}
+	}
 	for (int l = 0; l < in->n_layers; l++) {
 		const struct layer *y = &L->layers[l];
 		for (int t = 0; t < n; t++)
@@ -299,11 +312,11 @@ static enum cl_status llama_forward(struct cl_model *m, struct cl_kv *kv, int32_
 		cl_matmul(m->pool, &y->wk, L->xb, n, L->k);
 		cl_matmul(m->pool, &y->wv, L->xb, n, L->v);
 		for (int t = 0; t < n; t++) {
-			double p = (double)(pos + t) / L->rope_scale;
+			const float *c = L->cos + t * half, *sn = L->sin + t * half;
 			for (int h = 0; h < in->n_heads; h++)
-				rope(L->q + t * qd + h * hd, (int)hd, L->inv_freq, p);
+				rope(L->q + t * qd + h * hd, (int)hd, c, sn);
 			for (int h = 0; h < in->n_kv_heads; h++)
-				rope(L->k + t * kvd + h * hd, (int)hd, L->inv_freq, p);
+				rope(L->k + t * kvd + h * hd, (int)hd, c, sn);
 			size_t off = ((size_t)l * kv->ctx + (size_t)(pos + t)) * kvd;
 			memcpy(kv->k + off, L->k + t * kvd, kvd * sizeof(float));
 			memcpy(kv->v + off, L->v + t * kvd, kvd * sizeof(float));

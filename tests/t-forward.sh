@@ -114,6 +114,7 @@ fi
 check_fails "a missing model directory is named in the error" "/nonexistent/model" \
 	cl-forward -m /nonexistent/model
 mkdir -p "$TMP/badcfg"
+printf '\010\000\000\000\000\000\000\000{}      ' >"$TMP/badcfg/model.safetensors" # an empty checkpoint
 echo '{"model_type": "llama", "hidden_size": -3}' >"$TMP/badcfg/config.json"
 check_fails "a bad config.json value is named with its file and key" "config.json: hidden_size" \
 	cl-forward -m "$TMP/badcfg"
