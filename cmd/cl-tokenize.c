@@ -6,7 +6,7 @@
 static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-		"usage: %s [-m DIR | -t FILE] [--lines] [--no-bos] [--eos] [--special]\n"
+		"usage: %s [-m DIR | -t FILE] [--lines] [--bos | --no-bos] [--eos] [--special]\n"
 		"       [--ids] [--from-ids] [-f FILE] [TEXT ...]\n"
 		"Text (the arguments joined by spaces, FILE, or standard input) to a cl token\n"
 		"stream on standard output.  The whole input is one sequence, newlines included.\n"
@@ -14,6 +14,8 @@ static void usage(int code)
 		"  -t FILE      tokenizer file (tokenizer.model, tokenizer.json or vocab.json)\n"
 		"  -f FILE      read the text from FILE\n"
 		"  --lines      each input line is a sequence (its newline not included)\n"
+		"  --bos        begin sequences with BOS (the default where the model's own\n"
+		"               tokenizer does so: Llama yes, GPT-2 no)\n"
 		"  --no-bos     do not begin sequences with BOS\n"
 		"  --eos        end sequences with EOS\n"
 		"  --special    parse special-token text (<s>, <|endoftext|>) as those tokens\n"
@@ -106,7 +108,7 @@ static void one_line(struct out *o, const struct cl_tokenizer *tok, const char *
 int main(int argc, char **argv)
 {
 	const char *model = NULL, *tokfile = NULL, *file = NULL;
-	int lines = 0, bos = 1, eos = 0, special = 0, from_ids = 0;
+	int lines = 0, bos = -1, eos = 0, special = 0, from_ids = 0;
 	struct out o = {0};
 	int i;
 	cmd_init("cl-tokenize");
@@ -131,6 +133,8 @@ int main(int argc, char **argv)
 			lines = 1;
 		} else if (strcmp(a, "--no-bos") == 0) {
 			bos = 0;
+		} else if (strcmp(a, "--bos") == 0) {
+			bos = 1;
 		} else if (strcmp(a, "--eos") == 0) {
 			eos = 1;
 		} else if (strcmp(a, "--special") == 0) {
@@ -145,8 +149,8 @@ int main(int argc, char **argv)
 	}
 	if (file && i < argc)
 		die(EXIT_USAGE, "give the text as arguments or with -f, not both");
-	if (from_ids && (special || !bos || eos))
-		die(EXIT_USAGE, "--from-ids takes the ids as they are: no --special, --no-bos or --eos");
+	if (from_ids && (special || bos >= 0 || eos))
+		die(EXIT_USAGE, "--from-ids takes the ids as they are: no --special, --bos, --no-bos or --eos");
 
 	/* The tokenizer first: a bad model fails before anything is read. */
 	const char *src = tokfile ? tokfile : model ? model : cl_default_model();
@@ -165,6 +169,8 @@ int main(int argc, char **argv)
 		if (!(o.w = cl_writer_open(STDOUT_FILENO, "stdout", &info, &st)))
 			die_status(st);
 	}
+	if (bos < 0)
+		bos = cl_tokenizer_add_bos(tok);
 	unsigned flags = (bos ? CL_ENCODE_BOS : 0) | (eos ? CL_ENCODE_EOS : 0) | (special ? CL_ENCODE_SPECIAL : 0);
 
 	int32_t *ids = NULL;

@@ -208,6 +208,9 @@ void cl_tokenizer_free(struct cl_tokenizer *t);
 int32_t cl_tokenizer_n_vocab(const struct cl_tokenizer *t);
 int32_t cl_tokenizer_bos(const struct cl_tokenizer *t); /* -1: none */
 int32_t cl_tokenizer_eos(const struct cl_tokenizer *t); /* -1: none */
+/* Whether the model's own tokenizer begins a text with BOS by default, as
+ * Hugging Face's does: SentencePiece (Llama) yes, GPT-2's BPE no. */
+int cl_tokenizer_add_bos(const struct cl_tokenizer *t);
 /* 16 hex digits over the vocabulary (pieces in id order), so the same
  * vocabulary in another file format has the same fingerprint. */
 const char *cl_tokenizer_fingerprint(const struct cl_tokenizer *t);

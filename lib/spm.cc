@@ -211,6 +211,7 @@ extern "C" enum cl_status cl_spm_load(const char *file, struct cl_tokenizer *t)
 		return cl_error(CL_ERR_NOMEM, "%s: out of memory", file);
 	}
 	t->impl = m;
+	t->add_bos = 1;
 	t->encode = spm_encode;
 	t->decode = spm_decode;
 	t->free = spm_free;

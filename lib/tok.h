@@ -13,6 +13,7 @@ struct cl_tokenizer {
 	char **pieces;             /* (n_vocab) vocabulary strings, owned */
 	unsigned char *control;    /* (n_vocab) 1 for control tokens */
 	char fingerprint[17];
+	int add_bos;               /* the tokenizer adds BOS by default (Llama yes, GPT-2 no) */
 	int ws_runs_first;         /* whitespace-only pieces keep the "first" state
 				      (SentencePiece with remove_extra_whitespaces) */
 	/* The backend: */

@@ -86,6 +86,7 @@ enum cl_status cl_tokenizer_load(const char *path, struct cl_tokenizer **out)
 int32_t cl_tokenizer_n_vocab(const struct cl_tokenizer *t) { return t->n_vocab; }
 int32_t cl_tokenizer_bos(const struct cl_tokenizer *t) { return t->bos; }
 int32_t cl_tokenizer_eos(const struct cl_tokenizer *t) { return t->eos; }
+int cl_tokenizer_add_bos(const struct cl_tokenizer *t) { return t->add_bos && t->bos >= 0; }
 const char *cl_tokenizer_fingerprint(const struct cl_tokenizer *t) { return t->fingerprint; }
 
 const char *cl_tokenizer_piece(const struct cl_tokenizer *t, int32_t id)
