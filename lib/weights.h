@@ -45,7 +45,8 @@ uint64_t cl_weights_bytes(const struct cl_weights *w);
  * equals `shape` (ndim entries); otherwise an error such as
  * "DIR/model-00002-of-00003.safetensors: model.layers.3.mlp.up_proj.weight:
  * expected shape [11008, 4096], found [4096, 11008]" or
- * "DIR: model.norm.weight: missing (not in model.safetensors.index.json)". */
+ * "DIR: model.norm.weight: missing (not in model.safetensors.index.json)".
+ * shape NULL: any shape (the dtype is still checked). */
 enum cl_status cl_weights_get(const struct cl_weights *w, const char *name, int ndim,
 			      const int64_t *shape, struct cl_tensor *out);
 /* The first of several names that exists (e.g. with and without a
