@@ -2,6 +2,7 @@
  * cl-forward - an embedding stream to a logit stream through the model's
  * layers, one KV cache per sequence.
  */
+#include <sys/resource.h>
 #include <sys/sysinfo.h>
 #include <time.h>
 
@@ -26,7 +27,8 @@ static void usage(int code)
 		"  --batch N       at most N positions per pass through the layers (default 64)\n"
 		"  --quantize TYPE convert weights at load: f16, bf16, q8_0 or q4_0\n"
 		"  --dtype TYPE    element type of the logits written (default f32)\n"
-		"  --stats         report compute time per position on standard error at exit\n"
+		"  --stats         at exit, report on standard error: positions, compute seconds\n"
+		"                  and ms per position, weight bytes, parameters, peak RSS\n"
 		"  --progress      show loading progress (default: when standard error is a terminal)\n",
 		prog);
 	exit(code);
@@ -294,10 +296,15 @@ int main(int argc, char **argv)
 	if ((st = cl_writer_close(w)))
 		die_status(st);
 	if (stats) {
+		/* key=value, for scripts/bench; compute time excludes loading and I/O */
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
 		double sec = cl_model_seconds(model);
-		fprintf(stderr, "%s: %llu positions, %.3f s compute, %.3f ms per position, %d threads\n", prog,
-			(unsigned long long)positions, sec, positions ? 1e3 * sec / (double)positions : 0.0,
-			opts.threads);
+		fprintf(stderr, "%s: stats: positions=%llu seconds=%.6f ms_per_position=%.3f threads=%d "
+			"weight_bytes=%llu params=%llu peak_rss_mib=%.1f\n", prog, (unsigned long long)positions, sec,
+			positions ? 1e3 * sec / (double)positions : 0.0, opts.threads,
+			(unsigned long long)mi->weight_bytes, (unsigned long long)mi->n_params,
+			(double)ru.ru_maxrss / 1024.0);
 	}
 	for (int k = 0; k < MAX_SEQS; k++) {
 		if (seqs[k].used)

@@ -1,0 +1,103 @@
+/*
+ * probe.c - the machine's own limits, for scripts/bench: memory read
+ * bandwidth (GB/s, summing a buffer far larger than the caches) and fp32 FMA
+ * rate (GFLOP/s, independent fused multiply-adds in registers), each with
+ * 1..N threads.  Built by scripts/bench with -O2 -march=native.
+ *
+ *   probe bw THREADS     probe fma THREADS
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BW_BYTES (1ull << 30) /* 1 GiB: far beyond any cache */
+#define ITERS 100000000L
+
+static float *buf;
+static int nthreads;
+static volatile float sink;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void *bw_worker(void *arg)
+{
+	size_t id = (size_t)arg, n = BW_BYTES / sizeof(float), per = n / (size_t)nthreads;
+	const float *p = buf + id * per;
+	float acc[16] = {0};
+	for (size_t i = 0; i + 16 <= per; i += 16)
+		for (int k = 0; k < 16; k++)
+			acc[k] += p[i + k];
+	float s = 0;
+	for (int k = 0; k < 16; k++)
+		s += acc[k];
+	sink += s;
+	return NULL;
+}
+
+static void *fma_worker(void *arg)
+{
+	/* 10 independent chains of 8-wide FMAs in registers: enough to keep
+	 * two FMA pipes of 4-5 cycles' latency busy. */
+	typedef float v8 __attribute__((vector_size(32)));
+	const v8 b = {1.0001f, 1.0001f, 1.0001f, 1.0001f, 1.0001f, 1.0001f, 1.0001f, 1.0001f};
+	const v8 c = {1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f};
+	v8 a0 = c, a1 = c * 2, a2 = c * 3, a3 = c * 4, a4 = c * 5, a5 = c * 6, a6 = c * 7, a7 = c * 8,
+	   a8 = c * 9, a9 = c * 10;
+	for (long i = 0; i < ITERS; i++) {
+		a0 = a0 * b + c; a1 = a1 * b + c; a2 = a2 * b + c; a3 = a3 * b + c; a4 = a4 * b + c;
+		a5 = a5 * b + c; a6 = a6 * b + c; a7 = a7 * b + c; a8 = a8 * b + c; a9 = a9 * b + c;
+		__asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4));
+	}
+	v8 t = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9;
+	sink += t[0] + t[7];
+	(void)arg;
+	return NULL;
+}
+
+static double run(void *(*fn)(void *))
+{
+	pthread_t th[256];
+	double t0 = now();
+	for (int i = 0; i < nthreads; i++)
+		pthread_create(&th[i], NULL, fn, (void *)(size_t)i);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	return now() - t0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3 || (nthreads = atoi(argv[2])) < 1 || nthreads > 256) {
+		fprintf(stderr, "usage: probe bw|fma THREADS\n");
+		return 2;
+	}
+	double best = 1e30;
+	if (strcmp(argv[1], "bw") == 0) {
+		buf = malloc(BW_BYTES);
+		if (!buf)
+			return 1;
+		memset(buf, 1, BW_BYTES); /* fault every page in before timing */
+		for (int r = 0; r < 5; r++) {
+			double t = run(bw_worker);
+			if (t < best)
+				best = t;
+		}
+		printf("%.2f\n", (double)BW_BYTES / best / 1e9);
+	} else {
+		for (int r = 0; r < 3; r++) {
+			double t = run(fma_worker);
+			if (t < best)
+				best = t;
+		}
+		/* iterations x 10 chains x 8 lanes x 2 flops, per thread */
+		printf("%.1f\n", (double)ITERS * 10 * 8 * 2 * nthreads / best / 1e9);
+	}
+	return 0;
+}
