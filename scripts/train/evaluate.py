@@ -7,7 +7,7 @@
    fixed sample. Model bits count the prediction of every token after BOS
    (not EOS); baseline bits count every byte. Both divided by the bytes.
 2. 20 held-out top-level function headers (signature lines, decorators
-   included): greedy completion, cut where the function ends (first
+   included; at most one per file): greedy completion, cut where the function ends (first
    non-blank line at column 0 after the header, or EOS), parsed with `ast`.
 """
 import argparse, ast, hashlib, json, math, os, struct, sys, time
@@ -204,10 +204,12 @@ def main(argv=None):
     # 2. function completions
     cands = [e for e in held if e["kind"] == "function"]
     funcs = []
-    for e in cands:
+    used_files = set()
+    for e in cands:  # at most one function per held-out file
         h = header_of(e["text"])
-        if h is None or len(sp.encode(h)) > 80:
+        if h is None or len(sp.encode(h)) > 80 or e["file"] in used_files:
             continue
+        used_files.add(e["file"])
         funcs.append((e, h))
         if len(funcs) >= a.n_func:
             break
@@ -225,12 +227,16 @@ def main(argv=None):
         g, eos = greedy(model, ids, a.max_new, stop=ended)
         comp = sp.decode(ids[1:] + g)[len(pre):]
         cut = cut_function(h, comp)
-        try:
-            ast.parse(cut)
-            ok = True
-        except SyntaxError:
-            ok = False
-        rows.append({"file": e["file"], "header": h, "completion": cut[len(h):], "parses": ok, "eos": eos})
+        finished = eos or cut != h + comp
+        ok = False
+        if finished:  # a function that never ends (token budget or context exhausted) fails
+            try:
+                ast.parse(cut)
+                ok = True
+            except SyntaxError:
+                pass
+        rows.append({"file": e["file"], "header": h, "completion": cut[len(h):], "parses": ok,
+                     "ended": "eos" if eos else ("dedent" if finished else "no (budget)")})
         print("%s %s" % ("PARSES" if ok else "fails ", h.strip().splitlines()[-1][:90]), flush=True)
     res["functions"] = len(rows)
     res["functions_parse"] = sum(r["parses"] for r in rows)
@@ -256,9 +262,9 @@ def main(argv=None):
         f.write("| byte 3-gram (interpolated Kneser-Ney), bits per byte | %.3f |\n" % res["trigram_bits_per_byte"])
         f.write("| greedy function completions that parse | **%d / %d** |\n\n" % (res["functions_parse"], len(rows)))
         f.write("Bits per byte: the model's summed negative log2-likelihood of every token after BOS, and the 3-gram's of every byte, each divided by the UTF-8 bytes of the same examples (held-out functions, methods and module heads that fit the model's context; a fixed sample ordered by content hash).\n\n")
-        f.write("Completions: %d held-out top-level functions; prompt = BOS + the signature lines (decorators included); greedy decoding, up to %d tokens, cut at the first non-blank line at column 0 (or EOS), then `ast.parse`.\n\n" % (len(rows), a.max_new))
+        f.write("Completions: %d held-out top-level functions; prompt = BOS + the signature lines (decorators included); greedy decoding, up to %d tokens, cut at the first non-blank line at column 0 (or EOS), then `ast.parse`; a completion that has not ended within the budget counts as a failure.\n\n" % (len(rows), a.max_new))
         for i, r in enumerate(rows):
-            f.write("## %d. %s — %s\n\n" % (i + 1, "parses" if r["parses"] else "does not parse", r["file"]))
+            f.write("## %d. %s (ended: %s) — %s\n\n" % (i + 1, "parses" if r["parses"] else "does not parse", r["ended"], r["file"]))
             f.write("```python\n%s%s```\n\n" % (r["header"], r["completion"] if r["completion"].endswith("\n") else r["completion"] + "\n"))
     with open(os.path.splitext(out)[0] + ".json", "w") as f:
         json.dump({**res, "completions": rows}, f, indent=1)

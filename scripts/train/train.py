@@ -24,7 +24,7 @@ def get_args(argv=None):
     p.add_argument("--wd", type=float, default=0.1)
     p.add_argument("--clip", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=2, help="max torch threads; with --adaptive-threads the trainer also tries fewer")
-    p.add_argument("--adaptive-threads", type=int, default=1, help="1: every 30 steps time 3 steps at the other thread count and keep the faster (2 threads lose badly when the cores are shared)")
+    p.add_argument("--adaptive-threads", type=int, default=1, help="1: every 150 steps time 2 steps at the other thread count and keep the faster (2 threads lose badly when the cores are shared)")
     p.add_argument("--vocab", type=int, default=2048)
     p.add_argument("--dim", type=int, default=192)
     p.add_argument("--layers", type=int, default=6)
@@ -123,9 +123,9 @@ def main(argv=None):
     explore_until = -1
     while step < a.steps:
         if a.adaptive_threads and a.threads > 1:
-            if step % 30 == 29 and explore_until < step:
+            if step % 150 == 149 and explore_until < step:
                 other = 1 if cur_threads != 1 else a.threads
-                cur_threads, explore_until = other, step + 3
+                cur_threads, explore_until = other, step + 2
             elif explore_until == step:
                 cur_threads = max(speed, key=speed.get)
             torch.set_num_threads(cur_threads)
