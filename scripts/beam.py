@@ -180,7 +180,7 @@ def common(a, b):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-m", dest="model", help="model directory (default: the programs' default)")
     ap.add_argument("--width", type=int, default=3, help="candidates kept at each step (default 3)")
     ap.add_argument("--max-new-tokens", type=int, default=32)

@@ -52,7 +52,7 @@ def sample(logits, args, seq, pos):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--greedy", action="store_const", dest="temperature", const=0.0)
     ap.add_argument("--top-k", type=int, default=0)
