@@ -189,6 +189,7 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("prompt")
     args = ap.parse_args()
+    np.seterr(all="ignore")  # -inf logits are allowed (banned tokens): no warnings
     if args.width < 1 or args.max_new_tokens < 1:
         ap.error("--width and --max-new-tokens must be at least 1")
     argv_m = ["-m", args.model] if args.model else []

@@ -38,7 +38,7 @@ def sample(logits, args, seq, pos):
     logp = x - np.logaddexp.reduce(x)
     p = np.exp(logp)
     entropy = -np.sum(p[p > 0] * logp[p > 0])
-    if args.temperature == 0 or entropy < args.confident:
+    if args.temperature == 0 or entropy < args.confident or not np.isfinite(x.max()):
         t = int(np.argmax(x))
     else:
         z = x / args.temperature
@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--ignore-eos", action="store_true")
     args = ap.parse_args()
+    np.seterr(all="ignore")  # -inf logits are allowed (banned tokens): no warnings
     if args.temperature < 0 or args.top_k < 0 or args.max_new_tokens < 1:
         ap.error("--temperature and --top-k must not be negative, --max-new-tokens at least 1")
 
