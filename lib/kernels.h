@@ -45,4 +45,11 @@ void cl_layernorm(float *out, const float *x, const float *w, const float *b, in
 void cl_softmax(float *x, int64_t n);
 float cl_dot_f32(const float *a, const float *b, int64_t n);
 
+/* The instruction set the kernels use ("avx512", "avx2", "neon", "generic"):
+ * the best this CPU runs, or the one named by $CL_KERNELS.  cl_kernels_use
+ * switches to another (tests, benchmarks) and returns -1 where this CPU or
+ * build lacks it; call it while no kernel is running. */
+const char *cl_kernels_name(void);
+int cl_kernels_use(const char *name);
+
 #endif

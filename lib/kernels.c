@@ -1,0 +1,541 @@
+/*
+ * kernels.c - the matrix products and vector helpers of every model family:
+ * the plain-C reference (the tests' oracle), the plain-C fast path that any
+ * CPU runs, the choice of instruction set, the threaded drivers, and weight
+ * conversion and quantization.
+ *
+ * Two shapes of product.  Generating a token multiplies each weight matrix by
+ * one vector: every weight byte is read once, so the speed is the memory's
+ * and the loop only has to keep up (rows are handed out to the threads in
+ * small chunks, so a core slowed by another process takes fewer).  A prompt
+ * multiplies by n vectors at once: a tile of TILE_R weight rows x TILE_K
+ * columns is converted to f32 once into a buffer that stays in L2 and is used
+ * for all n rows of x, so the cost of converting F16 or unpacking Q4_0 is
+ * shared by the batch and the loop runs at the FMA rate.
+ *
+ * Block types (ggml's Q8_0 and Q4_0): blocks of 32 elements, each an f16
+ * scale d then the quants; Q8_0 x = q·d with q an int8, Q4_0 x = (q - 8)·d with
+ * element j of the block in the low nibble of byte j and element j+16 in the
+ * high nibble.  The products use the dequantized weights against x in f32
+ * (no 8-bit quantization of x), so every path computes the same sum as the
+ * reference up to the order of f32 additions.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels_impl.h"
+
+/* ------------------------------------------------------------ reference --- */
+
+/* Element k of a weight row, as f32. */
+static float elem(const void *row, enum cl_dtype t, int64_t k)
+{
+	const unsigned char *b = row;
+	switch (t) {
+	case CL_DTYPE_F32: {
+		float f;
+		memcpy(&f, b + 4 * k, 4);
+		return f;
+	}
+	case CL_DTYPE_F16: return cl_load_f16(b + 2 * k);
+	case CL_DTYPE_BF16: {
+		uint16_t h;
+		memcpy(&h, b + 2 * k, 2);
+		return cl_bf16_to_f32(h);
+	}
+	case CL_DTYPE_Q8_0: {
+		const unsigned char *blk = b + (k / QK) * Q8_BYTES;
+		return (float)(int8_t)blk[2 + k % QK] * cl_load_f16(blk);
+	}
+	case CL_DTYPE_Q4_0: {
+		const unsigned char *blk = b + (k / QK) * Q4_BYTES;
+		int j = (int)(k % QK);
+		int q = j < 16 ? blk[2 + j] & 15 : blk[2 + j - 16] >> 4;
+		return (float)(q - 8) * cl_load_f16(blk);
+	}
+	default: return NAN;
+	}
+}
+
+static const unsigned char *mat_rowp(const struct cl_mat *w, int64_t r)
+{
+	return (const unsigned char *)w->data + (size_t)r * cl_dtype_size(w->dtype, w->cols);
+}
+
+void cl_matmul_ref(const struct cl_mat *w, const float *x, int64_t n, float *y)
+{
+	for (int64_t i = 0; i < n; i++)
+		for (int64_t r = 0; r < w->rows; r++) {
+			const unsigned char *row = mat_rowp(w, r);
+			double s = 0;
+			for (int64_t k = 0; k < w->cols; k++)
+				s += (double)elem(row, w->dtype, k) * x[i * w->cols + k];
+			y[i * w->rows + r] = (float)s;
+		}
+}
+
+void cl_mat_row(const struct cl_mat *w, int64_t r, float *out)
+{
+	const unsigned char *row = mat_rowp(w, r);
+	switch (w->dtype) {
+	case CL_DTYPE_F32:
+	case CL_DTYPE_F16:
+	case CL_DTYPE_BF16: cl_to_f32(w->dtype, row, w->cols, out); break;
+	default:
+		for (int64_t k = 0; k < w->cols; k++)
+			out[k] = elem(row, w->dtype, k);
+	}
+}
+
+/* ------------------------------------------------- plain-C fast path --- */
+/* Eight partial sums, so the compiler may keep them in one vector register
+ * and the additions are not one long dependency chain. */
+
+static float gen_dot_f32(const float *a, const float *b, int64_t n)
+{
+	float s[8] = {0};
+	int64_t k = 0;
+	for (; k + 8 <= n; k += 8)
+		for (int j = 0; j < 8; j++)
+			s[j] += a[k + j] * b[k + j];
+	float t = 0;
+	for (; k < n; k++)
+		t += a[k] * b[k];
+	return t + ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+static float gen_dot_w_f32(const void *w, const float *x, int64_t n)
+{
+	if (((uintptr_t)w & 3) == 0)
+		return gen_dot_f32(w, x, n);
+	float s = 0;
+	for (int64_t k = 0; k < n; k++)
+		s += elem(w, CL_DTYPE_F32, k) * x[k];
+	return s;
+}
+
+static float gen_dot_f16(const void *w, const float *x, int64_t n)
+{
+	const unsigned char *b = w;
+	float s[8] = {0};
+	int64_t k = 0;
+	for (; k + 8 <= n; k += 8)
+		for (int j = 0; j < 8; j++)
+			s[j] += cl_load_f16(b + 2 * (k + j)) * x[k + j];
+	float t = 0;
+	for (; k < n; k++)
+		t += cl_load_f16(b + 2 * k) * x[k];
+	return t + ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+static float gen_dot_bf16(const void *w, const float *x, int64_t n)
+{
+	float s = 0;
+	for (int64_t k = 0; k < n; k++)
+		s += elem(w, CL_DTYPE_BF16, k) * x[k];
+	return s;
+}
+
+static float gen_dot_q8_0(const void *w, const float *x, int64_t n)
+{
+	const unsigned char *b = w;
+	float s = 0;
+	for (int64_t k = 0; k < n; k += QK, b += Q8_BYTES) {
+		float t = 0;
+		for (int j = 0; j < QK; j++)
+			t += (float)(int8_t)b[2 + j] * x[k + j];
+		s += t * cl_load_f16(b);
+	}
+	return s;
+}
+
+static float gen_dot_q4_0(const void *w, const float *x, int64_t n)
+{
+	const unsigned char *b = w;
+	float s = 0;
+	for (int64_t k = 0; k < n; k += QK, b += Q4_BYTES) {
+		float t = 0;
+		for (int j = 0; j < 16; j++)
+			t += (float)((b[2 + j] & 15) - 8) * x[k + j] +
+			     (float)((b[2 + j] >> 4) - 8) * x[k + j + 16];
+		s += t * cl_load_f16(b);
+	}
+	return s;
+}
+
+static void gen_row_f32(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	memcpy(out, (const float *)w + k0, (size_t)kc * 4);
+}
+
+static void gen_row_f16(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	cl_to_f32(CL_DTYPE_F16, (const uint16_t *)w + k0, kc, out);
+}
+
+static void gen_row_bf16(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	cl_to_f32(CL_DTYPE_BF16, (const uint16_t *)w + k0, kc, out);
+}
+
+static void gen_row_q8_0(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const unsigned char *b = (const unsigned char *)w + (k0 / QK) * Q8_BYTES;
+	for (int64_t k = 0; k < kc; k += QK, b += Q8_BYTES) {
+		float d = cl_load_f16(b);
+		for (int j = 0; j < QK; j++)
+			out[k + j] = (float)(int8_t)b[2 + j] * d;
+	}
+}
+
+static void gen_row_q4_0(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const unsigned char *b = (const unsigned char *)w + (k0 / QK) * Q4_BYTES;
+	for (int64_t k = 0; k < kc; k += QK, b += Q4_BYTES) {
+		float d = cl_load_f16(b);
+		for (int j = 0; j < 16; j++) {
+			out[k + j] = (float)((b[2 + j] & 15) - 8) * d;
+			out[k + j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+		}
+	}
+}
+
+static void gen_gemm(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx,
+		     const float *w, int64_t ldw, float *y, int64_t ldy)
+{
+	for (int64_t r = 0; r < nr; r++)
+		for (int64_t i = 0; i < ni; i++)
+			y[i * ldy + r] += gen_dot_f32(x + i * ldx, w + r * ldw, kc);
+}
+
+const struct cl_kern cl_kern_generic = {
+	.name = "generic",
+	.dot = {gen_dot_w_f32, gen_dot_f16, gen_dot_bf16, gen_dot_q8_0, gen_dot_q4_0},
+	.row_f32 = {gen_row_f32, gen_row_f16, gen_row_bf16, gen_row_q8_0, gen_row_q4_0},
+	.gemm = gen_gemm,
+	.dot_f32 = gen_dot_f32,
+};
+
+/* ------------------------------------------------------------- dispatch --- */
+
+static const struct cl_kern *kern_cur;
+static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
+
+/* Whether this CPU (and its OS, which must save the wider registers) can run
+ * the set; __builtin_cpu_supports checks both for AVX. */
+static int kern_usable(const struct cl_kern *k)
+{
+	if (k == &cl_kern_generic)
+		return 1;
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (k == &cl_kern_avx2)
+		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+		       __builtin_cpu_supports("f16c");
+	if (k == &cl_kern_avx512)
+		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+#endif
+#if defined(__aarch64__)
+	if (k == &cl_kern_neon)
+		return 1; /* Advanced SIMD, with fp16 conversion, is in every arm64 */
+#endif
+	return 0;
+}
+
+static const struct cl_kern *const kern_all[] = {
+#if defined(__x86_64__)
+	&cl_kern_avx512,
+	&cl_kern_avx2,
+#endif
+#if defined(__aarch64__)
+	&cl_kern_neon,
+#endif
+	&cl_kern_generic,
+};
+#define NKERN (sizeof kern_all / sizeof kern_all[0])
+
+static void kern_init(void)
+{
+	/* CL_KERNELS=generic (or avx2, ...) forces a set: for comparing paths
+	 * and for working around a suspected fault in one. */
+	const char *want = getenv("CL_KERNELS");
+	for (size_t i = 0; i < NKERN; i++)
+		if (want && *want && strcmp(want, kern_all[i]->name) == 0 && kern_usable(kern_all[i])) {
+			kern_cur = kern_all[i];
+			return;
+		}
+	for (size_t i = 0; i < NKERN; i++)
+		if (kern_usable(kern_all[i])) {
+			kern_cur = kern_all[i];
+			return;
+		}
+}
+
+static const struct cl_kern *kern(void)
+{
+	pthread_once(&kern_once, kern_init);
+	return kern_cur;
+}
+
+const char *cl_kernels_name(void)
+{
+	return kern()->name;
+}
+
+int cl_kernels_use(const char *name)
+{
+	kern();
+	for (size_t i = 0; i < NKERN; i++)
+		if (strcmp(name, kern_all[i]->name) == 0) {
+			if (!kern_usable(kern_all[i]))
+				return -1;
+			kern_cur = kern_all[i];
+			return 0;
+		}
+	return -1;
+}
+
+/* -------------------------------------------------------------- drivers --- */
+
+/* The tile of a batched product: TILE_R rows x TILE_K columns of f32, 48 KiB,
+ * on the stack of each thread (no allocation per call), in L2 while it is
+ * used by the whole batch; a block of TILE_I rows of x (TILE_I x TILE_K
+ * floats, 128 KiB) streams through beside it.  TILE_K is a multiple of 32, so
+ * a tile never splits a quantized block. */
+#define TILE_R 24
+#define TILE_K 512
+#define TILE_I 64
+#define MATVEC_CHUNK 16
+
+struct mm_job {
+	const struct cl_kern *k;
+	const struct cl_mat *w;
+	const float *x;      /* (n, cols) */
+	float *y;            /* (n, rows) */
+	int64_t n;
+	size_t row_bytes;
+	atomic_llong next;   /* next unclaimed row */
+	int64_t chunk;       /* rows claimed at a time */
+};
+
+static void matvec_task(void *arg, int ith, int nth)
+{
+	struct mm_job *j = arg;
+	float (*dot)(const void *, const float *, int64_t) = j->k->dot[j->w->dtype];
+	const unsigned char *base = j->w->data;
+	int64_t rows = j->w->rows, cols = j->w->cols;
+	for (;;) {
+		int64_t r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
+		if (r0 >= rows)
+			break;
+		int64_t r1 = r0 + j->chunk < rows ? r0 + j->chunk : rows;
+		for (int64_t r = r0; r < r1; r++)
+			j->y[r] = dot(base + (size_t)r * j->row_bytes, j->x, cols);
+	}
+}
+
+static void matmul_task(void *arg, int ith, int nth)
+{
+	struct mm_job *j = arg;
+	const struct cl_kern *k = j->k;
+	enum cl_dtype dt = j->w->dtype;
+	const unsigned char *base = j->w->data;
+	int64_t rows = j->w->rows, cols = j->w->cols, n = j->n;
+	_Alignas(64) float tile[TILE_R * TILE_K]; /* (TILE_R, TILE_K) */
+	for (;;) {
+		int64_t r0 = atomic_fetch_add_explicit(&j->next, TILE_R, memory_order_relaxed);
+		if (r0 >= rows)
+			break;
+		int64_t nr = rows - r0 < TILE_R ? rows - r0 : TILE_R;
+		for (int64_t i = 0; i < n; i++)
+			memset(j->y + i * rows + r0, 0, (size_t)nr * 4);
+		for (int64_t k0 = 0; k0 < cols; k0 += TILE_K) {
+			int64_t kc = cols - k0 < TILE_K ? cols - k0 : TILE_K;
+			const float *wt;
+			int64_t ldw;
+			if (dt == CL_DTYPE_F32 && ((uintptr_t)base & 3) == 0) {
+				wt = (const float *)(base + (size_t)r0 * j->row_bytes) + k0;
+				ldw = cols;
+			} else {
+				for (int64_t r = 0; r < nr; r++)
+					k->row_f32[dt](base + (size_t)(r0 + r) * j->row_bytes, k0, kc,
+						       tile + r * TILE_K);
+				wt = tile;
+				ldw = TILE_K;
+			}
+			for (int64_t i0 = 0; i0 < n; i0 += TILE_I) {
+				int64_t ni = n - i0 < TILE_I ? n - i0 : TILE_I;
+				k->gemm(ni, nr, kc, j->x + i0 * cols + k0, cols, wt, ldw,
+					j->y + i0 * rows + r0, rows);
+			}
+		}
+	}
+}
+
+void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_t n, float *y)
+{
+	if (n <= 0 || w->rows <= 0)
+		return;
+	struct mm_job j = {
+		.k = kern(), .w = w, .x = x, .y = y, .n = n,
+		.row_bytes = cl_dtype_size(w->dtype, w->cols),
+	};
+	atomic_init(&j.next, 0);
+	if (n == 1) {
+		/* Small enough chunks that every thread gets several (balance),
+		 * large enough that claiming one is rare. */
+		int64_t per = w->rows / (8 * cl_pool_size(p));
+		j.chunk = per < 1 ? 1 : per > MATVEC_CHUNK ? MATVEC_CHUNK : per;
+		cl_pool_run(p, matvec_task, &j);
+	} else {
+		cl_pool_run(p, matmul_task, &j);
+	}
+}
+
+/* ------------------------------------------------ conversion, quantizing --- */
+
+/* Q8_0: d = amax/127, q = round(x/d).  q is computed with the exact d, then d
+ * is stored as f16; the round trip errs by at most d/2 + 127·|d - f16(d)|,
+ * under amax/127 · 0.57. */
+static void quant_q8_0(const float *x, int64_t n, unsigned char *out)
+{
+	for (int64_t k = 0; k < n; k += QK, out += Q8_BYTES) {
+		float amax = 0;
+		for (int j = 0; j < QK; j++)
+			amax = fmaxf(amax, fabsf(x[k + j]));
+		float d = amax / 127, id = d > 0 ? 1 / d : 0;
+		uint16_t h = cl_f32_to_f16(d);
+		memcpy(out, &h, 2);
+		for (int j = 0; j < QK; j++) {
+			float q = roundf(x[k + j] * id);
+			out[2 + j] = (unsigned char)(int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+		}
+	}
+}
+
+/* Q4_0 as ggml makes it: d = m/-8 where m is the element of largest
+ * magnitude (with its sign), so m itself maps to q = 0 and the range -8..7 is
+ * used in full; an element of the other sign near -m clamps to 7, which makes
+ * the round-trip error at most amax/8 (else d/2 = amax/16). */
+static void quant_q4_0(const float *x, int64_t n, unsigned char *out)
+{
+	for (int64_t k = 0; k < n; k += QK, out += Q4_BYTES) {
+		float amax = 0, m = 0;
+		for (int j = 0; j < QK; j++)
+			if (fabsf(x[k + j]) > amax) {
+				amax = fabsf(x[k + j]);
+				m = x[k + j];
+			}
+		float d = m / -8, id = d != 0 ? 1 / d : 0;
+		uint16_t h = cl_f32_to_f16(d);
+		memcpy(out, &h, 2);
+		for (int j = 0; j < 16; j++) {
+			float a = x[k + j] * id + 8.5f, b = x[k + j + 16] * id + 8.5f;
+			int qa = a < 0 ? 0 : a > 15 ? 15 : (int)a;
+			int qb = b < 0 ? 0 : b > 15 ? 15 : (int)b;
+			out[2 + j] = (unsigned char)(qa | qb << 4);
+		}
+	}
+}
+
+enum cl_status cl_mat_convert(const struct cl_mat *src, enum cl_dtype to, struct cl_mat *dst,
+			      void **owned)
+{
+	*owned = NULL;
+	if (src->dtype != CL_DTYPE_F32 && src->dtype != CL_DTYPE_F16 && src->dtype != CL_DTYPE_BF16)
+		return cl_error(CL_ERR_UNSUPPORTED, "convert: from %s: expected f32, f16 or bf16",
+				cl_dtype_name(src->dtype));
+	if ((unsigned)to >= CL_DTYPE_COUNT)
+		return cl_error(CL_ERR_UNSUPPORTED, "convert: unknown target type %d", (int)to);
+	if ((to == CL_DTYPE_Q8_0 || to == CL_DTYPE_Q4_0) && src->cols % QK != 0)
+		return cl_error(CL_ERR_UNSUPPORTED,
+				"convert: %s needs a multiple of %d columns, the matrix has %lld",
+				cl_dtype_name(to), QK, (long long)src->cols);
+	if (src->rows < 0 || src->cols <= 0)
+		return cl_error(CL_ERR_RANGE, "convert: bad shape %lld x %lld", (long long)src->rows,
+				(long long)src->cols);
+	size_t in_row = cl_dtype_size(src->dtype, src->cols);
+	size_t out_row = cl_dtype_size(to, src->cols);
+	unsigned char *out = malloc(out_row * (size_t)(src->rows ? src->rows : 1));
+	float *tmp = malloc((size_t)src->cols * 4); /* (cols) */
+	if (!out || !tmp) {
+		free(out);
+		free(tmp);
+		return cl_error(CL_ERR_NOMEM, "convert: %lld x %lld to %s: out of memory",
+				(long long)src->rows, (long long)src->cols, cl_dtype_name(to));
+	}
+	for (int64_t r = 0; r < src->rows; r++) {
+		cl_to_f32(src->dtype, (const unsigned char *)src->data + (size_t)r * in_row, src->cols, tmp);
+		unsigned char *o = out + (size_t)r * out_row;
+		switch (to) {
+		case CL_DTYPE_F32: memcpy(o, tmp, out_row); break;
+		case CL_DTYPE_F16:
+		case CL_DTYPE_BF16:
+			for (int64_t k = 0; k < src->cols; k++) {
+				uint16_t h = to == CL_DTYPE_F16 ? cl_f32_to_f16(tmp[k]) : cl_f32_to_bf16(tmp[k]);
+				memcpy(o + 2 * k, &h, 2);
+			}
+			break;
+		case CL_DTYPE_Q8_0: quant_q8_0(tmp, src->cols, o); break;
+		case CL_DTYPE_Q4_0: quant_q4_0(tmp, src->cols, o); break;
+		default: break;
+		}
+	}
+	free(tmp);
+	*dst = (struct cl_mat){.data = out, .dtype = to, .rows = src->rows, .cols = src->cols};
+	*owned = out;
+	return CL_OK;
+}
+
+/* -------------------------------------------------------- vector helpers --- */
+/* Sums in double: these run once per position over a few thousand elements,
+ * so the cost is nothing and the result does not depend on the SIMD path. */
+
+void cl_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps)
+{
+	double ss = 0;
+	for (int64_t i = 0; i < n; i++)
+		ss += (double)x[i] * x[i];
+	float s = (float)(1.0 / sqrt(ss / (double)n + eps));
+	for (int64_t i = 0; i < n; i++)
+		out[i] = x[i] * s * (w ? w[i] : 1.0f);
+}
+
+void cl_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n, float eps)
+{
+	double sum = 0, sq = 0;
+	for (int64_t i = 0; i < n; i++)
+		sum += x[i];
+	double mean = sum / (double)n;
+	for (int64_t i = 0; i < n; i++)
+		sq += ((double)x[i] - mean) * ((double)x[i] - mean);
+	float s = (float)(1.0 / sqrt(sq / (double)n + eps)), m = (float)mean;
+	for (int64_t i = 0; i < n; i++)
+		out[i] = (x[i] - m) * s * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
+}
+
+void cl_softmax(float *x, int64_t n)
+{
+	if (n <= 0)
+		return;
+	float mx = x[0];
+	for (int64_t i = 1; i < n; i++)
+		mx = fmaxf(mx, x[i]);
+	double sum = 0;
+	for (int64_t i = 0; i < n; i++) {
+		x[i] = expf(x[i] - mx);
+		sum += x[i];
+	}
+	float inv = (float)(1.0 / sum);
+	for (int64_t i = 0; i < n; i++)
+		x[i] *= inv;
+}
+
+float cl_dot_f32(const float *a, const float *b, int64_t n)
+{
+	return kern()->dot_f32(a, b, n);
+}

@@ -1,0 +1,319 @@
+/*
+ * kernels_avx2.c - the inner loops for x86-64 CPUs with AVX2, FMA and F16C
+ * (Haswell, Zen and later).  Every function carries the target attribute
+ * instead of the whole file being built with -mavx2, so the default build
+ * still runs on any x86-64: kernels.c calls into this table only after
+ * __builtin_cpu_supports has said yes.
+ */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "kernels_impl.h"
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
+
+/* mask(n): the first n of 8 lanes set, for the tail of a row. */
+static const int32_t mask_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+AVX2_INLINE __m256i tail_mask(int64_t n)
+{
+	return _mm256_loadu_si256((const __m256i *)(mask_tab + 8 - n));
+}
+
+AVX2_INLINE float hsum(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* 8 halves or bfloat16s from memory as f32. */
+AVX2_INLINE __m256 load_f16(const uint16_t *p)
+{
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+AVX2_INLINE __m256 load_bf16(const uint16_t *p)
+{
+	__m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+	return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+AVX2_INLINE float load_scale(const unsigned char *b)
+{
+	uint16_t h;
+	memcpy(&h, b, 2);
+	return _cvtsh_ss(h);
+}
+
+/* The 32 quants of a block as four vectors of 8 f32 (not yet scaled). */
+AVX2_INLINE void q8_unpack(const unsigned char *b, __m256 q[4])
+{
+	for (int j = 0; j < 4; j++)
+		q[j] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * j))));
+}
+
+AVX2_INLINE void q4_unpack(const unsigned char *b, __m256 q[4])
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
+	__m128i m = _mm_set1_epi8(15), e = _mm_set1_epi8(8);
+	__m128i lo = _mm_sub_epi8(_mm_and_si128(v, m), e);                    /* elements 0..15 */
+	__m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), e); /* 16..31 */
+	q[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+	q[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+	q[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+	q[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
+}
+
+/* ----------------------------------------------------------------- dots --- */
+
+AVX2 static float avx2_dot_f32(const float *a, const float *b, int64_t n)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	int64_t k = 0;
+	for (; k + 32 <= n; k += 32) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
+		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 16), _mm256_loadu_ps(b + k + 16), s2);
+		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 24), _mm256_loadu_ps(b + k + 24), s3);
+	}
+	for (; k + 8 <= n; k += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+	if (k < n) {
+		__m256i m = tail_mask(n - k);
+		s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + k, m), _mm256_maskload_ps(b + k, m), s1);
+	}
+	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+AVX2 static float avx2_dot_w_f32(const void *w, const float *x, int64_t n)
+{
+	return avx2_dot_f32(w, x, n);
+}
+
+AVX2 static float avx2_dot_f16(const void *w, const float *x, int64_t n)
+{
+	const uint16_t *h = w;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	int64_t k = 0;
+	for (; k + 32 <= n; k += 32) {
+		s0 = _mm256_fmadd_ps(load_f16(h + k), _mm256_loadu_ps(x + k), s0);
+		s1 = _mm256_fmadd_ps(load_f16(h + k + 8), _mm256_loadu_ps(x + k + 8), s1);
+		s2 = _mm256_fmadd_ps(load_f16(h + k + 16), _mm256_loadu_ps(x + k + 16), s2);
+		s3 = _mm256_fmadd_ps(load_f16(h + k + 24), _mm256_loadu_ps(x + k + 24), s3);
+	}
+	for (; k + 8 <= n; k += 8)
+		s0 = _mm256_fmadd_ps(load_f16(h + k), _mm256_loadu_ps(x + k), s0);
+	if (k < n) {
+		uint16_t t[8] = {0};
+		memcpy(t, h + k, (size_t)(n - k) * 2);
+		s1 = _mm256_fmadd_ps(load_f16(t), _mm256_maskload_ps(x + k, tail_mask(n - k)), s1);
+	}
+	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+AVX2 static float avx2_dot_bf16(const void *w, const float *x, int64_t n)
+{
+	const uint16_t *h = w;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	int64_t k = 0;
+	for (; k + 32 <= n; k += 32) {
+		s0 = _mm256_fmadd_ps(load_bf16(h + k), _mm256_loadu_ps(x + k), s0);
+		s1 = _mm256_fmadd_ps(load_bf16(h + k + 8), _mm256_loadu_ps(x + k + 8), s1);
+		s2 = _mm256_fmadd_ps(load_bf16(h + k + 16), _mm256_loadu_ps(x + k + 16), s2);
+		s3 = _mm256_fmadd_ps(load_bf16(h + k + 24), _mm256_loadu_ps(x + k + 24), s3);
+	}
+	for (; k + 8 <= n; k += 8)
+		s0 = _mm256_fmadd_ps(load_bf16(h + k), _mm256_loadu_ps(x + k), s0);
+	if (k < n) {
+		uint16_t t[8] = {0};
+		memcpy(t, h + k, (size_t)(n - k) * 2);
+		s1 = _mm256_fmadd_ps(load_bf16(t), _mm256_maskload_ps(x + k, tail_mask(n - k)), s1);
+	}
+	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+/* Block dots: Σ q·x over the block, then one multiply by d; two block
+ * accumulators so consecutive blocks do not wait on each other's FMA. */
+AVX2_INLINE __m256 block_dot(const __m256 q[4], const float *x)
+{
+	__m256 t = _mm256_mul_ps(q[0], _mm256_loadu_ps(x));
+	t = _mm256_fmadd_ps(q[1], _mm256_loadu_ps(x + 8), t);
+	t = _mm256_fmadd_ps(q[2], _mm256_loadu_ps(x + 16), t);
+	return _mm256_fmadd_ps(q[3], _mm256_loadu_ps(x + 24), t);
+}
+
+AVX2 static float avx2_dot_q8_0(const void *w, const float *x, int64_t n)
+{
+	const unsigned char *b = w;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0, q[4];
+	int64_t k = 0;
+	for (; k + 2 * QK <= n; k += 2 * QK, b += 2 * Q8_BYTES) {
+		q8_unpack(b, q);
+		s0 = _mm256_fmadd_ps(block_dot(q, x + k), _mm256_set1_ps(load_scale(b)), s0);
+		q8_unpack(b + Q8_BYTES, q);
+		s1 = _mm256_fmadd_ps(block_dot(q, x + k + QK), _mm256_set1_ps(load_scale(b + Q8_BYTES)), s1);
+	}
+	if (k < n) {
+		q8_unpack(b, q);
+		s0 = _mm256_fmadd_ps(block_dot(q, x + k), _mm256_set1_ps(load_scale(b)), s0);
+	}
+	return hsum(_mm256_add_ps(s0, s1));
+}
+
+AVX2 static float avx2_dot_q4_0(const void *w, const float *x, int64_t n)
+{
+	const unsigned char *b = w;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0, q[4];
+	int64_t k = 0;
+	for (; k + 2 * QK <= n; k += 2 * QK, b += 2 * Q4_BYTES) {
+		q4_unpack(b, q);
+		s0 = _mm256_fmadd_ps(block_dot(q, x + k), _mm256_set1_ps(load_scale(b)), s0);
+		q4_unpack(b + Q4_BYTES, q);
+		s1 = _mm256_fmadd_ps(block_dot(q, x + k + QK), _mm256_set1_ps(load_scale(b + Q4_BYTES)), s1);
+	}
+	if (k < n) {
+		q4_unpack(b, q);
+		s0 = _mm256_fmadd_ps(block_dot(q, x + k), _mm256_set1_ps(load_scale(b)), s0);
+	}
+	return hsum(_mm256_add_ps(s0, s1));
+}
+
+/* ------------------------------------------------------- rows as f32 --- */
+
+AVX2 static void avx2_row_f32(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	memcpy(out, (const float *)w + k0, (size_t)kc * 4);
+}
+
+AVX2 static void avx2_row_f16(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const uint16_t *h = (const uint16_t *)w + k0;
+	int64_t k = 0;
+	for (; k + 8 <= kc; k += 8)
+		_mm256_storeu_ps(out + k, load_f16(h + k));
+	for (; k < kc; k++)
+		out[k] = _cvtsh_ss(h[k]);
+}
+
+AVX2 static void avx2_row_bf16(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const uint16_t *h = (const uint16_t *)w + k0;
+	int64_t k = 0;
+	for (; k + 8 <= kc; k += 8)
+		_mm256_storeu_ps(out + k, load_bf16(h + k));
+	for (; k < kc; k++)
+		out[k] = cl_bf16_to_f32(h[k]);
+}
+
+AVX2 static void avx2_row_q8_0(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const unsigned char *b = (const unsigned char *)w + (k0 / QK) * Q8_BYTES;
+	__m256 q[4];
+	for (int64_t k = 0; k < kc; k += QK, b += Q8_BYTES) {
+		__m256 d = _mm256_set1_ps(load_scale(b));
+		q8_unpack(b, q);
+		for (int j = 0; j < 4; j++)
+			_mm256_storeu_ps(out + k + 8 * j, _mm256_mul_ps(q[j], d));
+	}
+}
+
+AVX2 static void avx2_row_q4_0(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const unsigned char *b = (const unsigned char *)w + (k0 / QK) * Q4_BYTES;
+	__m256 q[4];
+	for (int64_t k = 0; k < kc; k += QK, b += Q4_BYTES) {
+		__m256 d = _mm256_set1_ps(load_scale(b));
+		q4_unpack(b, q);
+		for (int j = 0; j < 4; j++)
+			_mm256_storeu_ps(out + k + 8 * j, _mm256_mul_ps(q[j], d));
+	}
+}
+
+/* ----------------------------------------------------------------- gemm --- */
+
+/* An MI x MR block of dot products over kc: MI rows of x against MR weight
+ * rows, MI·MR accumulators (4 x 3 = 12 of the 16 ymm registers, plus 3 for
+ * the weights and one for x).  Each 8-wide step loads 7 vectors for 12 FMAs,
+ * within what two load ports feed.  Instantiated with constant MI and MR, so
+ * the loops unroll and the arrays live in registers. */
+AVX2_INLINE void avx2_mk(const int MI, const int MR, int64_t kc, const float *x, int64_t ldx,
+			 const float *w, int64_t ldw, float *y, int64_t ldy)
+{
+	__m256 acc[4][3];
+#pragma GCC unroll 4
+	for (int i = 0; i < MI; i++)
+#pragma GCC unroll 3
+		for (int r = 0; r < MR; r++)
+			acc[i][r] = _mm256_setzero_ps();
+	int64_t k = 0;
+	for (; k + 8 <= kc; k += 8) {
+		__m256 wv[3];
+#pragma GCC unroll 3
+		for (int r = 0; r < MR; r++)
+			wv[r] = _mm256_loadu_ps(w + r * ldw + k);
+#pragma GCC unroll 4
+		for (int i = 0; i < MI; i++) {
+			__m256 xv = _mm256_loadu_ps(x + i * ldx + k);
+#pragma GCC unroll 3
+			for (int r = 0; r < MR; r++)
+				acc[i][r] = _mm256_fmadd_ps(xv, wv[r], acc[i][r]);
+		}
+	}
+	if (k < kc) {
+		__m256i m = tail_mask(kc - k);
+		__m256 wv[3];
+#pragma GCC unroll 3
+		for (int r = 0; r < MR; r++)
+			wv[r] = _mm256_maskload_ps(w + r * ldw + k, m);
+#pragma GCC unroll 4
+		for (int i = 0; i < MI; i++) {
+			__m256 xv = _mm256_maskload_ps(x + i * ldx + k, m);
+#pragma GCC unroll 3
+			for (int r = 0; r < MR; r++)
+				acc[i][r] = _mm256_fmadd_ps(xv, wv[r], acc[i][r]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < MI; i++)
+#pragma GCC unroll 3
+		for (int r = 0; r < MR; r++)
+			y[i * ldy + r] += hsum(acc[i][r]);
+}
+
+/* All rows of x against MR weight rows. */
+AVX2_INLINE void avx2_mk_rows(const int MR, int64_t ni, int64_t kc, const float *x, int64_t ldx,
+			      const float *w, int64_t ldw, float *y, int64_t ldy)
+{
+	int64_t i = 0;
+	for (; i + 4 <= ni; i += 4)
+		avx2_mk(4, MR, kc, x + i * ldx, ldx, w, ldw, y + i * ldy, ldy);
+	switch (ni - i) {
+	case 3: avx2_mk(3, MR, kc, x + i * ldx, ldx, w, ldw, y + i * ldy, ldy); break;
+	case 2: avx2_mk(2, MR, kc, x + i * ldx, ldx, w, ldw, y + i * ldy, ldy); break;
+	case 1: avx2_mk(1, MR, kc, x + i * ldx, ldx, w, ldw, y + i * ldy, ldy); break;
+	}
+}
+
+AVX2 static void avx2_gemm(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx,
+			   const float *w, int64_t ldw, float *y, int64_t ldy)
+{
+	int64_t r = 0;
+	for (; r + 3 <= nr; r += 3)
+		avx2_mk_rows(3, ni, kc, x, ldx, w + r * ldw, ldw, y + r, ldy);
+	if (nr - r == 2)
+		avx2_mk_rows(2, ni, kc, x, ldx, w + r * ldw, ldw, y + r, ldy);
+	else if (nr - r == 1)
+		avx2_mk_rows(1, ni, kc, x, ldx, w + r * ldw, ldw, y + r, ldy);
+}
+
+const struct cl_kern cl_kern_avx2 = {
+	.name = "avx2",
+	.dot = {avx2_dot_w_f32, avx2_dot_f16, avx2_dot_bf16, avx2_dot_q8_0, avx2_dot_q4_0},
+	.row_f32 = {avx2_row_f32, avx2_row_f16, avx2_row_bf16, avx2_row_q8_0, avx2_row_q4_0},
+	.gemm = avx2_gemm,
+	.dot_f32 = avx2_dot_f32,
+};
+#endif

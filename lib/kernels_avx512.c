@@ -1,0 +1,309 @@
+/*
+ * kernels_avx512.c - the inner loops for x86-64 CPUs with AVX-512 F, BW and
+ * VL (Skylake-SP, Ice Lake, Zen 4 and later): the AVX2 loops at twice the
+ * width, with mask registers for the tails.  Per-function target attributes,
+ * as in kernels_avx2.c; kernels.c uses this table only where
+ * __builtin_cpu_supports("avx512f") etc. say yes.
+ *
+ * Not yet run on hardware: the development machine (AMD EPYC, Zen 1) has no
+ * AVX-512.  tests/unit/test-kernels.c checks every path the CPU it runs on
+ * supports against the reference, so the first run on an AVX-512 machine
+ * checks this file.
+ */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "kernels_impl.h"
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+#define AVX512_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline
+
+AVX512_INLINE __mmask16 tail_mask(int64_t n)
+{
+	return (__mmask16)((1u << n) - 1);
+}
+
+AVX512_INLINE __m512 load_f16(const uint16_t *p)
+{
+	return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+AVX512_INLINE __m512 load_f16_tail(const uint16_t *p, int64_t n)
+{
+	return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail_mask(n), p));
+}
+
+AVX512_INLINE __m512 load_bf16(const uint16_t *p)
+{
+	__m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+	return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+AVX512_INLINE __m512 load_bf16_tail(const uint16_t *p, int64_t n)
+{
+	__m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(tail_mask(n), p));
+	return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+AVX512_INLINE float load_scale(const unsigned char *b)
+{
+	uint16_t h;
+	memcpy(&h, b, 2);
+	return _cvtsh_ss(h);
+}
+
+/* The 32 quants of a block as two vectors of 16 f32 (not yet scaled). */
+AVX512_INLINE void q8_unpack(const unsigned char *b, __m512 q[2])
+{
+	q[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 2))));
+	q[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 18))));
+}
+
+AVX512_INLINE void q4_unpack(const unsigned char *b, __m512 q[2])
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
+	__m128i m = _mm_set1_epi8(15), e = _mm_set1_epi8(8);
+	__m128i lo = _mm_sub_epi8(_mm_and_si128(v, m), e);
+	__m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), e);
+	q[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo));
+	q[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi));
+}
+
+/* ----------------------------------------------------------------- dots --- */
+
+AVX512 static float avx512_dot_f32(const float *a, const float *b, int64_t n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	int64_t k = 0;
+	for (; k + 64 <= n; k += 64) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16), _mm512_loadu_ps(b + k + 16), s1);
+		s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 32), _mm512_loadu_ps(b + k + 32), s2);
+		s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 48), _mm512_loadu_ps(b + k + 48), s3);
+	}
+	for (; k + 16 <= n; k += 16)
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
+	if (k < n) {
+		__mmask16 m = tail_mask(n - k);
+		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, b + k), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+AVX512 static float avx512_dot_w_f32(const void *w, const float *x, int64_t n)
+{
+	return avx512_dot_f32(w, x, n);
+}
+
+AVX512 static float avx512_dot_f16(const void *w, const float *x, int64_t n)
+{
+	const uint16_t *h = w;
+	__m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	int64_t k = 0;
+	for (; k + 64 <= n; k += 64) {
+		s0 = _mm512_fmadd_ps(load_f16(h + k), _mm512_loadu_ps(x + k), s0);
+		s1 = _mm512_fmadd_ps(load_f16(h + k + 16), _mm512_loadu_ps(x + k + 16), s1);
+		s2 = _mm512_fmadd_ps(load_f16(h + k + 32), _mm512_loadu_ps(x + k + 32), s2);
+		s3 = _mm512_fmadd_ps(load_f16(h + k + 48), _mm512_loadu_ps(x + k + 48), s3);
+	}
+	for (; k + 16 <= n; k += 16)
+		s0 = _mm512_fmadd_ps(load_f16(h + k), _mm512_loadu_ps(x + k), s0);
+	if (k < n)
+		s1 = _mm512_fmadd_ps(load_f16_tail(h + k, n - k),
+				     _mm512_maskz_loadu_ps(tail_mask(n - k), x + k), s1);
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+AVX512 static float avx512_dot_bf16(const void *w, const float *x, int64_t n)
+{
+	const uint16_t *h = w;
+	__m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	int64_t k = 0;
+	for (; k + 64 <= n; k += 64) {
+		s0 = _mm512_fmadd_ps(load_bf16(h + k), _mm512_loadu_ps(x + k), s0);
+		s1 = _mm512_fmadd_ps(load_bf16(h + k + 16), _mm512_loadu_ps(x + k + 16), s1);
+		s2 = _mm512_fmadd_ps(load_bf16(h + k + 32), _mm512_loadu_ps(x + k + 32), s2);
+		s3 = _mm512_fmadd_ps(load_bf16(h + k + 48), _mm512_loadu_ps(x + k + 48), s3);
+	}
+	for (; k + 16 <= n; k += 16)
+		s0 = _mm512_fmadd_ps(load_bf16(h + k), _mm512_loadu_ps(x + k), s0);
+	if (k < n)
+		s1 = _mm512_fmadd_ps(load_bf16_tail(h + k, n - k),
+				     _mm512_maskz_loadu_ps(tail_mask(n - k), x + k), s1);
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+AVX512_INLINE __m512 block_dot(const __m512 q[2], const float *x)
+{
+	return _mm512_fmadd_ps(q[1], _mm512_loadu_ps(x + 16), _mm512_mul_ps(q[0], _mm512_loadu_ps(x)));
+}
+
+AVX512 static float avx512_dot_q8_0(const void *w, const float *x, int64_t n)
+{
+	const unsigned char *b = w;
+	__m512 s0 = _mm512_setzero_ps(), s1 = s0, q[2];
+	int64_t k = 0;
+	for (; k + 2 * QK <= n; k += 2 * QK, b += 2 * Q8_BYTES) {
+		q8_unpack(b, q);
+		s0 = _mm512_fmadd_ps(block_dot(q, x + k), _mm512_set1_ps(load_scale(b)), s0);
+		q8_unpack(b + Q8_BYTES, q);
+		s1 = _mm512_fmadd_ps(block_dot(q, x + k + QK), _mm512_set1_ps(load_scale(b + Q8_BYTES)), s1);
+	}
+	if (k < n) {
+		q8_unpack(b, q);
+		s0 = _mm512_fmadd_ps(block_dot(q, x + k), _mm512_set1_ps(load_scale(b)), s0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+AVX512 static float avx512_dot_q4_0(const void *w, const float *x, int64_t n)
+{
+	const unsigned char *b = w;
+	__m512 s0 = _mm512_setzero_ps(), s1 = s0, q[2];
+	int64_t k = 0;
+	for (; k + 2 * QK <= n; k += 2 * QK, b += 2 * Q4_BYTES) {
+		q4_unpack(b, q);
+		s0 = _mm512_fmadd_ps(block_dot(q, x + k), _mm512_set1_ps(load_scale(b)), s0);
+		q4_unpack(b + Q4_BYTES, q);
+		s1 = _mm512_fmadd_ps(block_dot(q, x + k + QK), _mm512_set1_ps(load_scale(b + Q4_BYTES)), s1);
+	}
+	if (k < n) {
+		q4_unpack(b, q);
+		s0 = _mm512_fmadd_ps(block_dot(q, x + k), _mm512_set1_ps(load_scale(b)), s0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+/* ------------------------------------------------------- rows as f32 --- */
+
+AVX512 static void avx512_row_f32(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	memcpy(out, (const float *)w + k0, (size_t)kc * 4);
+}
+
+AVX512 static void avx512_row_f16(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const uint16_t *h = (const uint16_t *)w + k0;
+	int64_t k = 0;
+	for (; k + 16 <= kc; k += 16)
+		_mm512_storeu_ps(out + k, load_f16(h + k));
+	if (k < kc)
+		_mm512_mask_storeu_ps(out + k, tail_mask(kc - k), load_f16_tail(h + k, kc - k));
+}
+
+AVX512 static void avx512_row_bf16(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const uint16_t *h = (const uint16_t *)w + k0;
+	int64_t k = 0;
+	for (; k + 16 <= kc; k += 16)
+		_mm512_storeu_ps(out + k, load_bf16(h + k));
+	if (k < kc)
+		_mm512_mask_storeu_ps(out + k, tail_mask(kc - k), load_bf16_tail(h + k, kc - k));
+}
+
+AVX512 static void avx512_row_q8_0(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const unsigned char *b = (const unsigned char *)w + (k0 / QK) * Q8_BYTES;
+	__m512 q[2];
+	for (int64_t k = 0; k < kc; k += QK, b += Q8_BYTES) {
+		__m512 d = _mm512_set1_ps(load_scale(b));
+		q8_unpack(b, q);
+		_mm512_storeu_ps(out + k, _mm512_mul_ps(q[0], d));
+		_mm512_storeu_ps(out + k + 16, _mm512_mul_ps(q[1], d));
+	}
+}
+
+AVX512 static void avx512_row_q4_0(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const unsigned char *b = (const unsigned char *)w + (k0 / QK) * Q4_BYTES;
+	__m512 q[2];
+	for (int64_t k = 0; k < kc; k += QK, b += Q4_BYTES) {
+		__m512 d = _mm512_set1_ps(load_scale(b));
+		q4_unpack(b, q);
+		_mm512_storeu_ps(out + k, _mm512_mul_ps(q[0], d));
+		_mm512_storeu_ps(out + k + 16, _mm512_mul_ps(q[1], d));
+	}
+}
+
+/* ----------------------------------------------------------------- gemm --- */
+
+/* As avx2_mk, 4 x 4 here: 16 accumulators, 4 weight vectors and one of x
+ * fit the 32 zmm registers; each 16-wide step loads 8 vectors for 16 FMAs. */
+AVX512_INLINE void avx512_mk(const int MI, const int MR, int64_t kc, const float *x, int64_t ldx,
+			     const float *w, int64_t ldw, float *y, int64_t ldy)
+{
+	__m512 acc[4][4];
+#pragma GCC unroll 4
+	for (int i = 0; i < MI; i++)
+#pragma GCC unroll 4
+		for (int r = 0; r < MR; r++)
+			acc[i][r] = _mm512_setzero_ps();
+	int64_t k = 0;
+	for (; k + 16 <= kc; k += 16) {
+		__m512 wv[4];
+#pragma GCC unroll 4
+		for (int r = 0; r < MR; r++)
+			wv[r] = _mm512_loadu_ps(w + r * ldw + k);
+#pragma GCC unroll 4
+		for (int i = 0; i < MI; i++) {
+			__m512 xv = _mm512_loadu_ps(x + i * ldx + k);
+#pragma GCC unroll 4
+			for (int r = 0; r < MR; r++)
+				acc[i][r] = _mm512_fmadd_ps(xv, wv[r], acc[i][r]);
+		}
+	}
+	if (k < kc) {
+		__mmask16 m = tail_mask(kc - k);
+		__m512 wv[4];
+#pragma GCC unroll 4
+		for (int r = 0; r < MR; r++)
+			wv[r] = _mm512_maskz_loadu_ps(m, w + r * ldw + k);
+#pragma GCC unroll 4
+		for (int i = 0; i < MI; i++) {
+			__m512 xv = _mm512_maskz_loadu_ps(m, x + i * ldx + k);
+#pragma GCC unroll 4
+			for (int r = 0; r < MR; r++)
+				acc[i][r] = _mm512_fmadd_ps(xv, wv[r], acc[i][r]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < MI; i++)
+#pragma GCC unroll 4
+		for (int r = 0; r < MR; r++)
+			y[i * ldy + r] += _mm512_reduce_add_ps(acc[i][r]);
+}
+
+AVX512_INLINE void avx512_mk_rows(const int MR, int64_t ni, int64_t kc, const float *x, int64_t ldx,
+				  const float *w, int64_t ldw, float *y, int64_t ldy)
+{
+	int64_t i = 0;
+	for (; i + 4 <= ni; i += 4)
+		avx512_mk(4, MR, kc, x + i * ldx, ldx, w, ldw, y + i * ldy, ldy);
+	switch (ni - i) {
+	case 3: avx512_mk(3, MR, kc, x + i * ldx, ldx, w, ldw, y + i * ldy, ldy); break;
+	case 2: avx512_mk(2, MR, kc, x + i * ldx, ldx, w, ldw, y + i * ldy, ldy); break;
+	case 1: avx512_mk(1, MR, kc, x + i * ldx, ldx, w, ldw, y + i * ldy, ldy); break;
+	}
+}
+
+AVX512 static void avx512_gemm(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx,
+			       const float *w, int64_t ldw, float *y, int64_t ldy)
+{
+	int64_t r = 0;
+	for (; r + 4 <= nr; r += 4)
+		avx512_mk_rows(4, ni, kc, x, ldx, w + r * ldw, ldw, y + r, ldy);
+	switch (nr - r) {
+	case 3: avx512_mk_rows(3, ni, kc, x, ldx, w + r * ldw, ldw, y + r, ldy); break;
+	case 2: avx512_mk_rows(2, ni, kc, x, ldx, w + r * ldw, ldw, y + r, ldy); break;
+	case 1: avx512_mk_rows(1, ni, kc, x, ldx, w + r * ldw, ldw, y + r, ldy); break;
+	}
+}
+
+const struct cl_kern cl_kern_avx512 = {
+	.name = "avx512",
+	.dot = {avx512_dot_w_f32, avx512_dot_f16, avx512_dot_bf16, avx512_dot_q8_0, avx512_dot_q4_0},
+	.row_f32 = {avx512_row_f32, avx512_row_f16, avx512_row_bf16, avx512_row_q8_0, avx512_row_q4_0},
+	.gemm = avx512_gemm,
+	.dot_f32 = avx512_dot_f32,
+};
+#endif

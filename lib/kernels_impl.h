@@ -1,0 +1,53 @@
+/*
+ * kernels_impl.h - private to lib/kernels*.c: the table of inner loops that
+ * each instruction set fills in, and the block formats they share.
+ *
+ * kernels.c holds the drivers (threading, tiling, dispatch), the plain-C
+ * reference and the plain-C fast path; kernels_avx2.c, kernels_avx512.c and
+ * kernels_neon.c each fill one table, compiled with per-function target
+ * attributes so the default build runs on any CPU of its architecture.
+ */
+#ifndef CL_KERNELS_IMPL_H
+#define CL_KERNELS_IMPL_H
+
+#include <string.h>
+
+#include "kernels.h"
+
+#define QK 32          /* elements per Q8_0 / Q4_0 block */
+#define Q8_BYTES 34    /* f16 scale, 32 x int8 */
+#define Q4_BYTES 18    /* f16 scale, 16 bytes: element j low nibble of byte j, j+16 high */
+
+/* The inner loops of one instruction set.  Unaligned data throughout: rows
+ * of a mapped safetensors file are only 2-byte aligned, and a Q8_0 block is
+ * 34 bytes. */
+struct cl_kern {
+	const char *name;
+	/* Σ_k w[k]·x[k] over one weight row of `cols` elements (matvec). */
+	float (*dot[CL_DTYPE_COUNT])(const void *w, const float *x, int64_t cols);
+	/* Elements k0..k0+kc-1 of one weight row as f32 (k0 a multiple of 32). */
+	void (*row_f32[CL_DTYPE_COUNT])(const void *w, int64_t k0, int64_t kc, float *out);
+	/* y[i·ldy + r] += Σ_{k<kc} x[i·ldx + k]·w[r·ldw + k], i < ni, r < nr:
+	 * a block of the batched product, weights already in f32. */
+	void (*gemm)(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx,
+		     const float *w, int64_t ldw, float *y, int64_t ldy);
+	float (*dot_f32)(const float *a, const float *b, int64_t n);
+};
+
+extern const struct cl_kern cl_kern_generic;
+#if defined(__x86_64__)
+extern const struct cl_kern cl_kern_avx2;
+extern const struct cl_kern cl_kern_avx512;
+#endif
+#if defined(__aarch64__)
+extern const struct cl_kern cl_kern_neon;
+#endif
+
+static inline float cl_load_f16(const void *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	return cl_f16_to_f32(h);
+}
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * test-kernels.c - every kernel against the plain-C reference, on every
+ * instruction set this CPU runs, on awkward sizes.
+ *
+ * Tolerances, and why:
+ *   products   |y - y_ref| <= 2e-5 · Σ_k |w_k||x_k|.  The reference sums in
+ *              double; the fast paths in f32, in 8 or 16 lanes over at most
+ *              544 terms here, so each lane's sum is within ~70 roundings of
+ *              2^-24 and the lanes add a few more: 2e-5 leaves room.  Block
+ *              types use the same dequantized weights (q·d is exact in f32)
+ *              and x in f32, so the same bound holds for them.
+ *   Q8_0       round trip: |x - x'| <= 0.6 · amax/127 per block (d/2 from
+ *              rounding q, plus 127·d·2^-11 from storing d as f16).
+ *   Q4_0       round trip: |x - x'| <= amax · (1/8 + 2^-10) per block (d/2 =
+ *              amax/16, except an element near -m that clamps to q = 7 is
+ *              off by up to amax/8; plus d's f16 rounding).
+ *   norms      1e-5 relative against double.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "t.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (float)((rng >> 40) * (1.0 / 8388608.0) - 1.0);
+}
+
+static void fill(float *a, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		a[i] = frand();
+}
+
+/* A rows x cols matrix of dtype t made from random f32 (through
+ * cl_mat_convert, which is under test too); *f32 gets the f32 source. */
+static void *make_mat(enum cl_dtype t, int64_t rows, int64_t cols, struct cl_mat *m)
+{
+	float *src = malloc((size_t)(rows * cols) * 4);
+	fill(src, rows * cols);
+	struct cl_mat s = {.data = src, .dtype = CL_DTYPE_F32, .rows = rows, .cols = cols};
+	if (t == CL_DTYPE_F32) {
+		*m = s;
+		return src;
+	}
+	void *owned;
+	enum cl_status st = cl_mat_convert(&s, t, m, &owned);
+	free(src);
+	if (st != CL_OK) {
+		printf("# convert to %s: %s\n", cl_dtype_name(t), cl_errmsg());
+		exit(1);
+	}
+	return owned;
+}
+
+/* Σ|w||x| for each output: the scale of the products' tolerance. */
+static void abs_ref(const struct cl_mat *w, const float *x, int64_t n, float *out)
+{
+	float *row = malloc((size_t)w->cols * 4);
+	for (int64_t r = 0; r < w->rows; r++) {
+		cl_mat_row(w, r, row);
+		for (int64_t i = 0; i < n; i++) {
+			double s = 0;
+			for (int64_t k = 0; k < w->cols; k++)
+				s += fabs((double)row[k] * x[i * w->cols + k]);
+			out[i * w->rows + r] = (float)s;
+		}
+	}
+	free(row);
+}
+
+static const char *const sets[] = {"generic", "avx2", "avx512", "neon"};
+#define NSETS 4
+
+static void test_matmul(void)
+{
+	static const enum cl_dtype types[] = {CL_DTYPE_F32, CL_DTYPE_F16, CL_DTYPE_BF16, CL_DTYPE_Q8_0,
+					      CL_DTYPE_Q4_0};
+	/* rows, cols: cols odd and not a multiple of 8 or 16 where the type
+	 * allows; more than one tile of rows (24) and of columns (512). */
+	static const int64_t fshape[][2] = {{1, 1}, {5, 7}, {31, 33}, {50, 515}};
+	static const int64_t qshape[][2] = {{1, 32}, {7, 96}, {50, 544}};
+	static const int64_t ns[] = {1, 2, 3, 7, 17, 64, 67};
+	static const int nthreads[] = {1, 2, 3, 5};
+	struct cl_pool *pools[4];
+	for (int i = 0; i < 4; i++)
+		pools[i] = cl_pool_new(nthreads[i]);
+
+	for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+		enum cl_dtype t = types[ti];
+		int q = t == CL_DTYPE_Q8_0 || t == CL_DTYPE_Q4_0;
+		size_t nshape = q ? 3 : 4;
+		for (size_t si = 0; si < nshape; si++) {
+			int64_t rows = q ? qshape[si][0] : fshape[si][0];
+			int64_t cols = q ? qshape[si][1] : fshape[si][1];
+			struct cl_mat w;
+			void *wdata = make_mat(t, rows, cols, &w);
+			for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++) {
+				int64_t n = ns[ni];
+				float *x = malloc((size_t)(n * cols) * 4);
+				float *ref = malloc((size_t)(n * rows) * 4), *tol = malloc((size_t)(n * rows) * 4);
+				float *y = malloc((size_t)(n * rows) * 4);
+				fill(x, n * cols);
+				cl_matmul_ref(&w, x, n, ref);
+				abs_ref(&w, x, n, tol);
+				for (int s = 0; s < NSETS; s++) {
+					if (cl_kernels_use(sets[s]) != 0)
+						continue;
+					char name[160];
+					snprintf(name, sizeof name,
+						 "%s matmul of %s %lld x %lld by %lld rows of x equals the reference",
+						 sets[s], cl_dtype_name(t), (long long)rows, (long long)cols,
+						 (long long)n);
+					t_begin(name);
+					/* Without a pool, then each pool size in turn. */
+					for (int pi = -1; pi < 4; pi++) {
+						struct cl_pool *p = pi < 0 ? NULL : pools[pi];
+						for (int64_t k = 0; k < n * rows; k++)
+							y[k] = NAN;
+						cl_matmul(p, &w, x, n, y);
+						for (int64_t k = 0; k < n * rows; k++) {
+							float err = fabsf(y[k] - ref[k]);
+							T_CHECK(err <= 2e-5f * tol[k] + 1e-30f,
+								"threads %d: y[%lld] = %.9g, reference %.9g (err %.3g, bound %.3g)",
+								cl_pool_size(p), (long long)k, y[k], ref[k], err,
+								2e-5 * tol[k]);
+						}
+					}
+					t_end();
+				}
+				free(x);
+				free(ref);
+				free(tol);
+				free(y);
+			}
+			free(wdata);
+		}
+	}
+	for (int i = 0; i < 4; i++)
+		cl_pool_free(pools[i]);
+}
+
+/* Weight rows that start at any even address (a mapped safetensors file
+ * promises only 2-byte alignment of 16-bit tensors). */
+static void test_unaligned(void)
+{
+	static const enum cl_dtype types[] = {CL_DTYPE_F32, CL_DTYPE_F16, CL_DTYPE_BF16, CL_DTYPE_Q8_0,
+					      CL_DTYPE_Q4_0};
+	int64_t rows = 9, cols = 64, n = 3;
+	for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+		struct cl_mat w;
+		void *wdata = make_mat(types[ti], rows, cols, &w);
+		size_t bytes = cl_dtype_size(w.dtype, cols) * (size_t)rows;
+		unsigned char *buf = malloc(bytes + 2);
+		memcpy(buf + 2, w.data, bytes);
+		struct cl_mat u = w;
+		u.data = buf + 2;
+		float x[3 * 64], ref[3 * 9], y[3 * 9], tol[3 * 9];
+		fill(x, n * cols);
+		cl_matmul_ref(&w, x, n, ref);
+		abs_ref(&w, x, n, tol);
+		for (int s = 0; s < NSETS; s++) {
+			if (cl_kernels_use(sets[s]) != 0)
+				continue;
+			char name[128];
+			snprintf(name, sizeof name, "%s matmul and matvec of %s rows at an address 2 mod 4 work",
+				 sets[s], cl_dtype_name(w.dtype));
+			t_begin(name);
+			cl_matmul(NULL, &u, x, n, y);
+			for (int64_t k = 0; k < n * rows; k++)
+				T_CHECK(fabsf(y[k] - ref[k]) <= 2e-5f * tol[k], "matmul y[%lld] %g ref %g",
+					(long long)k, y[k], ref[k]);
+			cl_matmul(NULL, &u, x, 1, y);
+			for (int64_t k = 0; k < rows; k++)
+				T_CHECK(fabsf(y[k] - ref[k]) <= 2e-5f * tol[k], "matvec y[%lld] %g ref %g",
+					(long long)k, y[k], ref[k]);
+			t_end();
+		}
+		free(buf);
+		free(wdata);
+	}
+}
+
+/* Block layout, decoded here straight from the format's definition, not
+ * through the library. */
+static float decode(const unsigned char *row, enum cl_dtype t, int64_t k)
+{
+	uint16_t h;
+	if (t == CL_DTYPE_Q8_0) {
+		const unsigned char *b = row + (k / 32) * 34;
+		memcpy(&h, b, 2);
+		return (float)(int8_t)b[2 + k % 32] * cl_f16_to_f32(h);
+	}
+	const unsigned char *b = row + (k / 32) * 18;
+	memcpy(&h, b, 2);
+	int j = (int)(k % 32);
+	int q = j < 16 ? (b[2 + j] & 0x0f) : (b[2 + j - 16] >> 4);
+	return (float)(q - 8) * cl_f16_to_f32(h);
+}
+
+static void test_quantize(void)
+{
+	int64_t rows = 3, cols = 32 * 40;
+	float *src = malloc((size_t)(rows * cols) * 4), *back = malloc((size_t)cols * 4);
+	for (int64_t b = 0; b < rows * cols / 32; b++) {
+		/* Each block its own magnitude, 10^-2 .. 10^3 (below ~10^-2, d
+		 * falls into f16's subnormals and loses precision, in ggml too),
+		 * and one block of zeros. */
+		float mag = b == 5 ? 0 : powf(10, -2 + 5 * (frand() + 1) / 2);
+		for (int j = 0; j < 32; j++)
+			src[b * 32 + j] = frand() * mag;
+	}
+	struct cl_mat s = {.data = src, .dtype = CL_DTYPE_F32, .rows = rows, .cols = cols};
+	static const enum cl_dtype qt[] = {CL_DTYPE_Q8_0, CL_DTYPE_Q4_0};
+	for (int qi = 0; qi < 2; qi++) {
+		enum cl_dtype t = qt[qi];
+		char name[128];
+		snprintf(name, sizeof name, "%s round trip stays within its error bound per block, zero blocks exact",
+			 cl_dtype_name(t));
+		t_begin(name);
+		struct cl_mat m;
+		void *owned;
+		enum cl_status st = cl_mat_convert(&s, t, &m, &owned);
+		T_CHECK(st == CL_OK && m.dtype == t && m.rows == rows && m.cols == cols, "convert: %s",
+			cl_errmsg());
+		if (st == CL_OK) {
+			for (int64_t r = 0; r < rows; r++) {
+				cl_mat_row(&m, r, back);
+				const unsigned char *row =
+					(const unsigned char *)m.data + (size_t)r * cl_dtype_size(t, cols);
+				for (int64_t b = 0; b < cols / 32; b++) {
+					const float *x = src + r * cols + b * 32;
+					float amax = 0;
+					for (int j = 0; j < 32; j++)
+						amax = fmaxf(amax, fabsf(x[j]));
+					float bound = t == CL_DTYPE_Q8_0 ? 0.6f * amax / 127 : amax * (1.0f / 8 + 1.0f / 1024);
+					for (int j = 0; j < 32; j++) {
+						int64_t k = b * 32 + j;
+						T_CHECK(fabsf(back[k] - x[j]) <= bound,
+							"row %lld elem %lld: %g -> %g, err %g > bound %g (amax %g)",
+							(long long)r, (long long)k, x[j], back[k],
+							fabsf(back[k] - x[j]), bound, amax);
+						T_CHECK(back[k] == decode(row, t, k),
+							"cl_mat_row %g differs from the format's decoding %g", back[k],
+							decode(row, t, k));
+					}
+				}
+			}
+		}
+		free(owned);
+		t_end();
+	}
+
+	t_begin("converting to f16 and bf16 rounds each element to nearest");
+	static const enum cl_dtype ht[] = {CL_DTYPE_F16, CL_DTYPE_BF16};
+	for (int hi = 0; hi < 2; hi++) {
+		struct cl_mat m;
+		void *owned;
+		struct cl_mat s1 = {.data = src, .dtype = CL_DTYPE_F32, .rows = 1, .cols = cols};
+		enum cl_status st = cl_mat_convert(&s1, ht[hi], &m, &owned);
+		T_CHECK(st == CL_OK, "convert: %s", cl_errmsg());
+		if (st == CL_OK) {
+			cl_mat_row(&m, 0, back);
+			float rel = ht[hi] == CL_DTYPE_F16 ? 1.0f / 2048 : 1.0f / 256;
+			for (int64_t k = 0; k < cols; k++)
+				T_CHECK(fabsf(back[k] - src[k]) <= rel * fabsf(src[k]) + 6e-8f,
+					"%s elem %lld: %g -> %g", cl_dtype_name(ht[hi]), (long long)k, src[k], back[k]);
+		}
+		free(owned);
+	}
+	t_end();
+
+	t_begin("quantizing a row length that is not a multiple of 32 is refused with a message");
+	struct cl_mat bad = {.data = src, .dtype = CL_DTYPE_F32, .rows = 2, .cols = 33}, m;
+	void *owned = (void *)1;
+	enum cl_status st = cl_mat_convert(&bad, CL_DTYPE_Q8_0, &m, &owned);
+	T_CHECK(st == CL_ERR_UNSUPPORTED, "status %d", st);
+	T_CHECK(owned == NULL, "owned not NULL on failure");
+	T_CHECK(strstr(cl_errmsg(), "32") != NULL, "message '%s' does not name the block size", cl_errmsg());
+	st = cl_mat_convert(&bad, CL_DTYPE_Q4_0, &m, &owned);
+	T_CHECK(st == CL_ERR_UNSUPPORTED, "q4_0: status %d", st);
+	t_end();
+	free(src);
+	free(back);
+}
+
+static void test_vectors(void)
+{
+	static const int64_t ns[] = {1, 2, 7, 8, 9, 31, 33, 100, 1001};
+	float a[1001], b[1001], w[1001], bias[1001], out[1001];
+	for (int s = 0; s < NSETS; s++) {
+		if (cl_kernels_use(sets[s]) != 0)
+			continue;
+		char name[128];
+		snprintf(name, sizeof name, "%s cl_dot_f32 equals a double sum on odd lengths", sets[s]);
+		t_begin(name);
+		T_CHECK(cl_dot_f32(a, b, 0) == 0, "empty dot not 0");
+		for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+			int64_t n = ns[i];
+			fill(a, n);
+			fill(b, n);
+			double ref = 0, scale = 0;
+			for (int64_t k = 0; k < n; k++) {
+				ref += (double)a[k] * b[k];
+				scale += fabs((double)a[k] * b[k]);
+			}
+			float d = cl_dot_f32(a, b, n);
+			T_CHECK(fabs(d - ref) <= 2e-5 * scale, "n %lld: %.9g vs %.9g", (long long)n, d, ref);
+		}
+		t_end();
+	}
+
+	t_begin("cl_rmsnorm is x / sqrt(mean(x^2) + eps) * w, in place too");
+	for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+		int64_t n = ns[i];
+		fill(a, n);
+		fill(w, n);
+		double ss = 0;
+		for (int64_t k = 0; k < n; k++)
+			ss += (double)a[k] * a[k];
+		double inv = 1 / sqrt(ss / n + 1e-5);
+		cl_rmsnorm(out, a, w, n, 1e-5f);
+		for (int64_t k = 0; k < n; k++)
+			T_CHECK(fabs(out[k] - a[k] * inv * w[k]) <= 1e-5 * fabs(a[k] * inv * w[k]) + 1e-7,
+				"n %lld k %lld: %g vs %g", (long long)n, (long long)k, out[k], a[k] * inv * w[k]);
+		memcpy(b, a, (size_t)n * 4);
+		cl_rmsnorm(b, b, w, n, 1e-5f);
+		T_CHECK(memcmp(b, out, (size_t)n * 4) == 0, "in place differs (n %lld)", (long long)n);
+	}
+	t_end();
+
+	t_begin("cl_layernorm uses the biased variance: (x - mean) / sqrt(var + eps) * w + b");
+	for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+		int64_t n = ns[i];
+		fill(a, n);
+		fill(w, n);
+		fill(bias, n);
+		for (int64_t k = 0; k < n; k++)
+			a[k] = a[k] * 3 + 5; /* a mean far from 0 */
+		double m = 0, v = 0;
+		for (int64_t k = 0; k < n; k++)
+			m += a[k];
+		m /= n;
+		for (int64_t k = 0; k < n; k++)
+			v += (a[k] - m) * (a[k] - m);
+		v /= n;
+		cl_layernorm(out, a, w, bias, n, 1e-5f);
+		for (int64_t k = 0; k < n; k++) {
+			double want = (a[k] - m) / sqrt(v + 1e-5) * w[k] + bias[k];
+			T_CHECK(fabs(out[k] - want) <= 1e-5 * (fabs(want) + 1), "n %lld k %lld: %g vs %g",
+				(long long)n, (long long)k, out[k], want);
+		}
+	}
+	t_end();
+
+	t_begin("cl_softmax sums to 1, matches exp/sum, and survives large inputs");
+	for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+		int64_t n = ns[i];
+		fill(a, n);
+		for (int64_t k = 0; k < n; k++)
+			a[k] = a[k] * 20 + (k == 0 ? 1000 : 0);
+		double mx = a[0], sum = 0;
+		for (int64_t k = 0; k < n; k++)
+			mx = fmax(mx, a[k]);
+		for (int64_t k = 0; k < n; k++)
+			sum += exp(a[k] - mx);
+		memcpy(out, a, (size_t)n * 4);
+		cl_softmax(out, n);
+		double tot = 0;
+		for (int64_t k = 0; k < n; k++) {
+			double want = exp(a[k] - mx) / sum;
+			T_CHECK(isfinite(out[k]) && fabs(out[k] - want) <= 1e-6 * want + 1e-30,
+				"n %lld k %lld: %g vs %g", (long long)n, (long long)k, out[k], want);
+			tot += out[k];
+		}
+		T_CHECK(fabs(tot - 1) < 1e-5, "n %lld: sum %g", (long long)n, tot);
+	}
+	t_end();
+}
+
+int main(void)
+{
+	const char *orig = cl_kernels_name();
+	printf("# kernels: %s\n", orig);
+	for (int s = 0; s < NSETS; s++) {
+		if (cl_kernels_use(sets[s]) == 0)
+			continue;
+		char name[64];
+		snprintf(name, sizeof name, "%s kernels equal the reference", sets[s]);
+		t_skip(name, "this CPU or build lacks them; not checked here");
+	}
+	test_matmul();
+	test_unaligned();
+	test_quantize();
+	test_vectors();
+	cl_kernels_use(orig);
+	return t_exit();
+}
