@@ -1,0 +1,395 @@
+/*
+ * gpt2.c - the GPT-2 family (OpenAI GPT-2, Cerebras-GPT 111M..13B) in Hugging
+ * Face's GPT2LMHeadModel layout: learned absolute positions, pre-norm
+ * LayerNorm with bias, one fused QKV projection, a GELU MLP, biases on every
+ * projection, usually tied embeddings.
+ *
+ * The projections are Conv1D modules that store their weight [in, out], the
+ * transpose of what cl_matmul takes; each is transposed once at load into a
+ * buffer of the same dtype owned by the model (then quantized when asked), so
+ * the forward pass sees plain (out, in) rows like every other family.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+enum act {
+	ACT_GELU_ERF,   /* "gelu": x/2 (1 + erf(x / sqrt 2)) */
+	ACT_GELU_TANH,  /* "gelu_new", "gelu_pytorch_tanh": the tanh approximation */
+};
+
+struct layer {
+	const float *ln1_w, *ln1_b;          /* (dim) */
+	struct cl_mat attn;                  /* (3 dim, dim) c_attn, transposed */
+	const float *attn_b;                 /* (3 dim) */
+	struct cl_mat attn_proj;             /* (dim, dim) attn.c_proj, transposed */
+	const float *attn_proj_b;            /* (dim) */
+	const float *ln2_w, *ln2_b;          /* (dim) */
+	struct cl_mat fc;                    /* (ffn, dim) mlp.c_fc, transposed */
+	const float *fc_b;                   /* (ffn) */
+	struct cl_mat proj;                  /* (dim, ffn) mlp.c_proj, transposed */
+	const float *proj_b;                 /* (dim) */
+};
+
+struct gpt2 {
+	struct layer *layers;                /* (n_layers) */
+	struct cl_mat wpe;                   /* (max_pos, dim) learned positions, as stored */
+	const float *lnf_w, *lnf_b;          /* (dim) */
+	struct cl_mat lm_head;               /* (n_vocab, dim) wte when tied */
+	float eps;
+	float attn_scale;                    /* 1/sqrt(head_dim), or 1 without scale_attn_weights */
+	enum act act;
+	const char *prefix, *other;          /* "transformer." or "", and the other one */
+	/* Activations for a batch of up to CL_BATCH positions: */
+	float *x;                            /* (B, dim) the residual stream */
+	float *xb;                           /* (B, dim) normed input of a block */
+	float *qkv;                          /* (B, 3 dim) q, k, v; heads are head_dim chunks */
+	float *att;                          /* (B, dim) attention output, heads concatenated */
+	float *hb;                           /* (B, ffn) */
+	float *out;                          /* (B, dim) a block's output before the residual add */
+};
+
+static int gpt2_claims(const cJSON *cfg)
+{
+	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
+	if (cJSON_IsString(mt))
+		return strcmp(mt->valuestring, "gpt2") == 0;
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, "architectures"), *e;
+	cJSON_ArrayForEach(e, a) if (cJSON_IsString(e) && strcmp(e->valuestring, "GPT2LMHeadModel") == 0) return 1;
+	return 0;
+}
+
+static void gpt2_free(struct cl_model *m)
+{
+	struct gpt2 *G = m->impl;
+	if (!G)
+		return;
+	free(G->layers);
+	free(G->x);
+	free(G->xb);
+	free(G->qkv);
+	free(G->att);
+	free(G->hb);
+	free(G->out);
+	free(G);
+	m->impl = NULL;
+}
+
+/* A tensor by its name without the "transformer." prefix, tried first with
+ * the prefix the checkpoint uses for wte, then with the other. */
+static enum cl_status get(struct cl_model *m, const char *name, int64_t d0, int64_t d1, struct cl_tensor *t)
+{
+	struct gpt2 *G = m->impl;
+	char a[256], b[256];
+	snprintf(a, sizeof a, "%s%s", G->prefix, name);
+	snprintf(b, sizeof b, "%s%s", G->other, name);
+	const char *names[] = {a, b, NULL};
+	int64_t shape[2] = {d0, d1};
+	return cl_weights_get_any(m->w, names, d1 ? 2 : 1, shape, t);
+}
+
+static enum cl_status get_vec(struct cl_model *m, const char *name, int64_t n, const float **out)
+{
+	struct cl_tensor t;
+	enum cl_status st = get(m, name, n, 0, &t);
+	return st ? st : cl_model_vec(m, &t, out);
+}
+
+/* A Conv1D weight stored [in, out] as an (out, in) matrix: transposed into a
+ * buffer of the stored dtype (so F16 stays as small as it was), then
+ * converted to opts.quantize when asked. */
+static enum cl_status get_conv(struct cl_model *m, const char *name, int64_t in, int64_t out,
+			       struct cl_mat *mat)
+{
+	struct cl_tensor t;
+	enum cl_status st = get(m, name, in, out, &t);
+	if (st)
+		return st;
+	size_t es = cl_dtype_size(t.dtype, 1);
+	unsigned char *dst = malloc((size_t)in * (size_t)out * es);
+	if (!dst)
+		return cl_error(CL_ERR_NOMEM, "%s: %s: out of memory", m->dir, name);
+	const unsigned char *src = t.data;
+	/* In tiles, so both sides stay in cache; elements may be unaligned. */
+	enum { TILE = 32 };
+	for (int64_t i0 = 0; i0 < in; i0 += TILE)
+		for (int64_t j0 = 0; j0 < out; j0 += TILE) {
+			int64_t i1 = i0 + TILE < in ? i0 + TILE : in, j1 = j0 + TILE < out ? j0 + TILE : out;
+			for (int64_t j = j0; j < j1; j++)
+				for (int64_t i = i0; i < i1; i++)
+					memcpy(dst + ((size_t)j * in + i) * es, src + ((size_t)i * out + j) * es, es);
+		}
+	struct cl_mat tm = {dst, t.dtype, out, in};
+	if (m->opts.quantize < 0 || (enum cl_dtype)m->opts.quantize == t.dtype) {
+		*mat = tm;
+		return cl_model_own(m, dst);
+	}
+	void *owned = NULL;
+	st = cl_mat_convert(&tm, (enum cl_dtype)m->opts.quantize, mat, &owned);
+	free(dst);
+	return st ? st : cl_model_own(m, owned);
+}
+
+static enum cl_status read_config(struct cl_model_info *in, struct gpt2 *G, const cJSON *cfg, const char *path)
+{
+	int64_t v;
+	double d;
+	const char *s;
+	int flag;
+	enum cl_status st;
+#define INT(key, req, dflt, lo, hi, dst)                                                    \
+	do {                                                                                \
+		if ((st = cl_json_int(cfg, path, key, req, dflt, lo, hi, &v)))              \
+			return st;                                                          \
+		dst = (int32_t)v;                                                           \
+	} while (0)
+	INT("n_embd", 1, 0, 1, 1 << 20, in->dim);
+	INT("n_layer", 1, 0, 1, 1 << 12, in->n_layers);
+	INT("n_head", 1, 0, 1, 1 << 12, in->n_heads);
+	INT("n_inner", 0, 4 * (int64_t)in->dim, 1, 1 << 22, in->ffn_dim);
+	INT("vocab_size", 0, 50257, 1, 1 << 24, in->n_vocab);
+	INT("n_ctx", 0, 1024, 1, 1 << 24, in->max_pos);
+	INT("n_positions", 0, in->max_pos, 1, 1 << 24, in->max_pos);
+	/* GPT2Config's defaults: Cerebras-GPT's config.json names neither. */
+	INT("bos_token_id", 0, 50256, -1, in->n_vocab - 1, in->bos);
+	INT("eos_token_id", 0, 50256, -1, in->n_vocab - 1, in->eos);
+#undef INT
+	/* A default of 50256 means nothing in a smaller vocabulary. */
+	if (in->bos >= in->n_vocab)
+		in->bos = -1;
+	if (in->eos >= in->n_vocab)
+		in->eos = -1;
+	if (in->dim % in->n_heads)
+		return cl_error(CL_ERR_FORMAT, "%s: n_head: %d does not divide n_embd %d", path, in->n_heads,
+				in->dim);
+	in->n_kv_heads = in->n_heads;
+	in->head_dim = in->dim / in->n_heads;
+	if ((st = cl_json_num(cfg, path, "layer_norm_epsilon", 0, 1e-5, 0, 1, &d)))
+		return st;
+	G->eps = (float)d;
+	if ((st = cl_json_str(cfg, path, "activation_function", 0, "gelu_new", &s)))
+		return st;
+	if (strcmp(s, "gelu") == 0)
+		G->act = ACT_GELU_ERF;
+	else if (strcmp(s, "gelu_new") == 0 || strcmp(s, "gelu_pytorch_tanh") == 0)
+		G->act = ACT_GELU_TANH;
+	else
+		return cl_error(CL_ERR_UNSUPPORTED,
+				"%s: activation_function: '%s' is not supported (gelu, gelu_new, gelu_pytorch_tanh)",
+				path, s);
+	if ((st = cl_json_bool(cfg, path, "scale_attn_weights", 0, 1, &flag)))
+		return st;
+	G->attn_scale = flag ? 1.0f / sqrtf((float)in->head_dim) : 1.0f;
+	/* Both are off in every GPT-2 and Cerebras-GPT checkpoint; refused rather
+	 * than silently ignored until a checkpoint that needs them is at hand. */
+	static const char *const refused[] = {"scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		if ((st = cl_json_bool(cfg, path, refused[i], 0, 0, &flag)))
+			return st;
+		if (flag)
+			return cl_error(CL_ERR_UNSUPPORTED, "%s: %s: true is not supported", path, refused[i]);
+	}
+	return CL_OK;
+}
+
+static enum cl_status gpt2_load(struct cl_model *m, const cJSON *cfg, const char *path)
+{
+	struct cl_model_info *in = &m->info;
+	struct gpt2 *G = calloc(1, sizeof *G);
+	enum cl_status st;
+	char name[128];
+	if (!G)
+		return cl_error(CL_ERR_NOMEM, "out of memory");
+	m->impl = G;
+	if ((st = read_config(in, G, cfg, path)))
+		return st;
+	int tie;
+	if ((st = cl_json_bool(cfg, path, "tie_word_embeddings", 0, 1, &tie)))
+		return st;
+	int prefixed = cl_weights_has(m->w, "transformer.wte.weight");
+	G->prefix = prefixed ? "transformer." : "";
+	G->other = prefixed ? "" : "transformer.";
+	int64_t D = in->dim, F = in->ffn_dim, V = in->n_vocab, NP = in->max_pos;
+	struct cl_tensor wte, t;
+	if ((st = get(m, "wte.weight", V, D, &wte)) || (st = cl_model_mat(m, &wte, 0, &m->embed)))
+		return st;
+	if ((st = get(m, "wpe.weight", NP, D, &t)) || (st = cl_model_mat(m, &t, 0, &G->wpe)))
+		return st;
+	if (!(G->layers = calloc((size_t)in->n_layers, sizeof *G->layers)))
+		return cl_error(CL_ERR_NOMEM, "out of memory");
+	for (int l = 0; l < in->n_layers; l++) {
+		struct layer *y = &G->layers[l];
+#define P(suffix) (snprintf(name, sizeof name, "h.%d." suffix, l), name)
+		if ((st = get_vec(m, P("ln_1.weight"), D, &y->ln1_w)) ||
+		    (st = get_vec(m, P("ln_1.bias"), D, &y->ln1_b)) ||
+		    (st = get_conv(m, P("attn.c_attn.weight"), D, 3 * D, &y->attn)) ||
+		    (st = get_vec(m, P("attn.c_attn.bias"), 3 * D, &y->attn_b)) ||
+		    (st = get_conv(m, P("attn.c_proj.weight"), D, D, &y->attn_proj)) ||
+		    (st = get_vec(m, P("attn.c_proj.bias"), D, &y->attn_proj_b)) ||
+		    (st = get_vec(m, P("ln_2.weight"), D, &y->ln2_w)) ||
+		    (st = get_vec(m, P("ln_2.bias"), D, &y->ln2_b)) ||
+		    (st = get_conv(m, P("mlp.c_fc.weight"), D, F, &y->fc)) ||
+		    (st = get_vec(m, P("mlp.c_fc.bias"), F, &y->fc_b)) ||
+		    (st = get_conv(m, P("mlp.c_proj.weight"), F, D, &y->proj)) ||
+		    (st = get_vec(m, P("mlp.c_proj.bias"), D, &y->proj_b)))
+			return st;
+#undef P
+		if (m->opts.progress)
+			fprintf(stderr, "\r%s: layer %d of %d", m->dir, l + 1, in->n_layers);
+	}
+	if (m->opts.progress)
+		fputc('\n', stderr);
+	if ((st = get_vec(m, "ln_f.weight", D, &G->lnf_w)) || (st = get_vec(m, "ln_f.bias", D, &G->lnf_b)))
+		return st;
+	if (tie) {
+		/* Hugging Face ties lm_head to wte whatever a stray lm_head.weight holds. */
+		if ((st = cl_model_mat(m, &wte, 1, &G->lm_head)))
+			return st;
+	} else {
+		int64_t shape[2] = {V, D};
+		if ((st = cl_weights_get(m->w, "lm_head.weight", 2, shape, &t)) ||
+		    (st = cl_model_mat(m, &t, 1, &G->lm_head)))
+			return st;
+	}
+	in->wtype = wte.dtype;
+	in->n_params = (uint64_t)V * D * (tie ? 1 : 2) + (uint64_t)NP * D + 2 * D +
+		       (uint64_t)in->n_layers * (4 * D + 3 * D * D + 3 * D + D * D + D + 2 * D * F + F + D);
+	uint64_t wb = cl_dtype_size(G->lm_head.dtype, D) * (uint64_t)V;
+	for (int l = 0; l < in->n_layers; l++) {
+		struct layer *y = &G->layers[l];
+		const struct cl_mat *ms[] = {&y->attn, &y->attn_proj, &y->fc, &y->proj};
+		for (size_t k = 0; k < 4; k++)
+			wb += cl_dtype_size(ms[k]->dtype, ms[k]->cols) * (uint64_t)ms[k]->rows;
+	}
+	in->weight_bytes = wb;
+	size_t B = CL_BATCH;
+	G->x = malloc(B * D * sizeof(float));
+	G->xb = malloc(B * D * sizeof(float));
+	G->qkv = malloc(B * 3 * D * sizeof(float));
+	G->att = malloc(B * D * sizeof(float));
+	G->hb = malloc(B * F * sizeof(float));
+	G->out = malloc(B * D * sizeof(float));
+	if (!G->x || !G->xb || !G->qkv || !G->att || !G->hb || !G->out)
+		return cl_error(CL_ERR_NOMEM, "out of memory");
+	return CL_OK;
+}
+
+struct attn_job {
+	struct cl_model *m;
+	struct cl_kv *kv;
+	int layer;
+	int32_t pos, n;
+};
+
+/* Causal attention for (position, head) pairs split over the threads; keys
+ * and values come from the cache, which already holds this batch's. */
+static void attn_worker(void *arg, int ith, int nth)
+{
+	struct attn_job *j = arg;
+	struct gpt2 *G = j->m->impl;
+	const struct cl_model_info *in = &j->m->info;
+	struct cl_kv *kv = j->kv;
+	int hd = in->head_dim, nh = in->n_heads;
+	int64_t D = in->dim;
+	float *scores = kv->scores + (size_t)ith * kv->ctx;
+	const float *kc = kv->k + (size_t)j->layer * kv->ctx * D;
+	const float *vc = kv->v + (size_t)j->layer * kv->ctx * D;
+	int64_t total = (int64_t)j->n * nh;
+	for (int64_t w = ith; w < total; w += nth) {
+		int t = (int)(w / nh), h = (int)(w % nh);
+		int32_t p = j->pos + t;
+		const float *q = G->qkv + (size_t)t * 3 * D + (size_t)h * hd;
+		int64_t off = (int64_t)h * hd;
+		for (int32_t s = 0; s <= p; s++)
+			scores[s] = cl_dot_f32(q, kc + (size_t)s * D + off, hd) * G->attn_scale;
+		cl_softmax(scores, p + 1);
+		float *o = G->att + (size_t)t * D + off;
+		memset(o, 0, (size_t)hd * sizeof *o);
+		for (int32_t s = 0; s <= p; s++) {
+			const float *vv = vc + (size_t)s * D + off;
+			float a = scores[s];
+			for (int i = 0; i < hd; i++)
+				o[i] += a * vv[i];
+		}
+	}
+}
+
+/* Adds bias b (cols) to each of the n rows of y (n, cols). */
+static void add_bias(float *y, const float *b, int64_t n, int64_t cols)
+{
+	for (int64_t t = 0; t < n; t++)
+		for (int64_t i = 0; i < cols; i++)
+			y[t * cols + i] += b[i];
+}
+
+static enum cl_status gpt2_forward(struct cl_model *m, struct cl_kv *kv, int32_t pos, int32_t n,
+				   const float *xin, float *logits, int all)
+{
+	struct gpt2 *G = m->impl;
+	const struct cl_model_info *in = &m->info;
+	int64_t D = in->dim, F = in->ffn_dim;
+	if ((int64_t)pos + n > in->max_pos)
+		return cl_error(CL_ERR_RANGE, "position %lld is beyond n_positions %d", (long long)pos + n - 1,
+				in->max_pos);
+	for (int t = 0; t < n; t++) {
+		cl_mat_row(&G->wpe, pos + t, G->xb + t * D);
+		for (int64_t i = 0; i < D; i++)
+			G->x[t * D + i] = xin[t * D + i] + G->xb[t * D + i];
+	}
+	for (int l = 0; l < in->n_layers; l++) {
+		const struct layer *y = &G->layers[l];
+		for (int t = 0; t < n; t++)
+			cl_layernorm(G->xb + t * D, G->x + t * D, y->ln1_w, y->ln1_b, D, G->eps);
+		cl_matmul(m->pool, &y->attn, G->xb, n, G->qkv);
+		add_bias(G->qkv, y->attn_b, n, 3 * D);
+		for (int t = 0; t < n; t++) {
+			size_t off = ((size_t)l * kv->ctx + (size_t)(pos + t)) * D;
+			memcpy(kv->k + off, G->qkv + t * 3 * D + D, D * sizeof(float));
+			memcpy(kv->v + off, G->qkv + t * 3 * D + 2 * D, D * sizeof(float));
+		}
+		struct attn_job job = {m, kv, l, pos, n};
+		cl_pool_run(m->pool, attn_worker, &job);
+		cl_matmul(m->pool, &y->attn_proj, G->att, n, G->out);
+		add_bias(G->out, y->attn_proj_b, n, D);
+		for (int64_t i = 0; i < n * D; i++)
+			G->x[i] += G->out[i];
+		for (int t = 0; t < n; t++)
+			cl_layernorm(G->xb + t * D, G->x + t * D, y->ln2_w, y->ln2_b, D, G->eps);
+		cl_matmul(m->pool, &y->fc, G->xb, n, G->hb);
+		add_bias(G->hb, y->fc_b, n, F);
+		if (G->act == ACT_GELU_ERF) {
+			for (int64_t i = 0; i < n * F; i++) {
+				float v = G->hb[i];
+				G->hb[i] = 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
+			}
+		} else {
+			const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+			for (int64_t i = 0; i < n * F; i++) {
+				float v = G->hb[i];
+				G->hb[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+			}
+		}
+		cl_matmul(m->pool, &y->proj, G->hb, n, G->out);
+		add_bias(G->out, y->proj_b, n, D);
+		for (int64_t i = 0; i < n * D; i++)
+			G->x[i] += G->out[i];
+	}
+	if (!logits)
+		return CL_OK;
+	int first = all ? 0 : n - 1;
+	for (int t = first; t < n; t++)
+		cl_layernorm(G->xb + t * D, G->x + t * D, G->lnf_w, G->lnf_b, D, G->eps);
+	cl_matmul(m->pool, &G->lm_head, G->xb + first * D, n - first, logits);
+	return CL_OK;
+}
+
+const struct cl_family_ops cl_family_gpt2 = {
+	.name = "gpt2",
+	.id = CL_FAMILY_GPT2,
+	.claims = gpt2_claims,
+	.load = gpt2_load,
+	.forward = gpt2_forward,
+	.free = gpt2_free,
+};
