@@ -201,6 +201,8 @@ def main():
     r = Reader(io.BytesIO(tok.stdout), "cl-tokenize")
     prompt = [rec.token for rec in r if rec.kind == TOKEN and rec.seq == 0]
     info = {k: r.info[k] for k in ("vocab_size", "tokenizer", "bos", "eos", "model") if k in r.info}
+    if not prompt:
+        sys.exit("beam.py: the prompt has no tokens (and the model no BOS to begin with)")
     eos = -1 if args.ignore_eos else info.get("eos", -1)
 
     model = Model(argv_m, info, args.width, args.ctx or len(prompt) + args.max_new_tokens)
