@@ -1,0 +1,55 @@
+/*
+ * request.h - private: completion requests in the JSON shapes hosted
+ * endpoints take, and their answers (cl-complete --json; a server could use
+ * the same).  Not part of the public API in cl.h.
+ *
+ *   {"input_data": {"input_string": ["p0", ...], "parameters": {...}}}
+ *       answered [{"0": "text0", "1": "text1", ...}]
+ *   {"input_data": ["p0", ...], "params": {...}}
+ *       answered ["text0", ...]
+ *
+ * Parameters, with Hugging Face's meanings and defaults: do_sample (false:
+ * greedy), temperature (1), top_k (50), top_p (1), repetition_penalty (1),
+ * max_new_tokens or max_gen_len, seed, return_full_text (true), stop (a
+ * string or a list of strings).  A fault gives CL_ERR_FORMAT or CL_ERR_RANGE
+ * with a message naming it ("parameters: unknown parameter 'foo'").
+ */
+#ifndef CL_REQUEST_H
+#define CL_REQUEST_H
+
+#include "cl.h"
+
+#define CL_REQUEST_MAX_PROMPTS 256
+
+enum cl_request_shape { /* append-only */
+	CL_REQUEST_INPUT_STRING = 1, /* input_data.input_string, parameters */
+	CL_REQUEST_LIST = 2,         /* input_data as a list, params */
+};
+
+struct cl_request {
+	enum cl_request_shape shape;
+	char **prompts;          /* (n_prompts) owned, NUL-terminated UTF-8 */
+	int n_prompts;
+	int do_sample;
+	float temperature;       /* 0 when !do_sample */
+	int32_t top_k;           /* 0: off */
+	float top_p;
+	float repetition_penalty;
+	long max_new_tokens;     /* 0: not given */
+	int has_seed;
+	uint64_t seed;
+	int return_full_text;
+	char **stops;            /* (n_stops) owned */
+	int n_stops;
+};
+
+/* Parse one request of len bytes.  On failure *rq holds nothing to free. */
+enum cl_status cl_request_parse(const char *line, size_t len, struct cl_request *rq);
+void cl_request_free(struct cl_request *rq);
+/* The answer as one line of JSON (no newline), malloc'd; texts[i] (lens[i]
+ * bytes of UTF-8) answers prompt i.  NULL when out of memory. */
+char *cl_request_answer(const struct cl_request *rq, char *const *texts, const size_t *lens);
+/* {"error": msg}, malloc'd; NULL when out of memory. */
+char *cl_request_error(const char *msg);
+
+#endif
