@@ -16,9 +16,13 @@
  * Block types (ggml's Q8_0 and Q4_0): blocks of 32 elements, each an f16
  * scale d then the quants; Q8_0 x = q·d with q an int8, Q4_0 x = (q - 8)·d with
  * element j of the block in the low nibble of byte j and element j+16 in the
- * high nibble.  The products use the dequantized weights against x in f32
- * (no 8-bit quantization of x), so every path computes the same sum as the
- * reference up to the order of f32 additions.
+ * high nibble.  Batched products use the dequantized weights against x in
+ * f32, so they compute the reference's sum up to the order of f32 additions.
+ * A matvec with these types on AVX2 / AVX-512 first quantizes x to 8 bits per
+ * block of 32 (d = amax/127, as llama.cpp does), so that a block's dot is a
+ * few integer multiply-adds and the loop keeps up with the memory; that adds
+ * an error of at most Σ_b Σ_{k in b} |w_k| · amax_b(x)/254 (half a step of
+ * x's quantization), which tests/unit/test-kernels.c checks.
  */
 #include <math.h>
 #include <pthread.h>
@@ -310,11 +314,15 @@ int cl_kernels_use(const char *name)
 #define TILE_K 512
 #define TILE_I 64
 #define MATVEC_CHUNK 16
+/* Longest row whose x is quantized to 8 bits on the caller's stack (80 KiB);
+ * longer rows take the f32 path. */
+#define XQ_MAX 65536
 
 struct mm_job {
 	const struct cl_kern *k;
 	const struct cl_mat *w;
 	const float *x;      /* (n, cols) */
+	const struct cl_xq *xq; /* x quantized, or NULL */
 	float *y;            /* (n, rows) */
 	int64_t n;
 	size_t row_bytes;
@@ -335,6 +343,22 @@ static void matvec_task(void *arg, int ith, int nth)
 		int64_t r1 = r0 + j->chunk < rows ? r0 + j->chunk : rows;
 		for (int64_t r = r0; r < r1; r++)
 			j->y[r] = dot(base + (size_t)r * j->row_bytes, j->x, cols);
+	}
+}
+
+static void matvec_q_task(void *arg, int ith, int nth)
+{
+	struct mm_job *j = arg;
+	float (*dot)(const void *, const struct cl_xq *, int64_t) = j->k->dotq[j->w->dtype];
+	const unsigned char *base = j->w->data;
+	int64_t rows = j->w->rows, cols = j->w->cols;
+	for (;;) {
+		int64_t r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
+		if (r0 >= rows)
+			break;
+		int64_t r1 = r0 + j->chunk < rows ? r0 + j->chunk : rows;
+		for (int64_t r = r0; r < r1; r++)
+			j->y[r] = dot(base + (size_t)r * j->row_bytes, j->xq, cols);
 	}
 }
 
@@ -390,6 +414,17 @@ void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_
 		 * large enough that claiming one is rare. */
 		int64_t per = w->rows / (8 * cl_pool_size(p));
 		j.chunk = per < 1 ? 1 : per > MATVEC_CHUNK ? MATVEC_CHUNK : per;
+		if (j.k->dotq[w->dtype] && w->cols <= XQ_MAX) {
+			/* Generating a token with 8- or 4-bit weights: x to 8 bits
+			 * once, then integer dots (see struct cl_xq). */
+			_Alignas(32) int8_t q[XQ_MAX];  /* (cols) */
+			float d[XQ_MAX / QK], s[XQ_MAX / QK]; /* (cols / 32) */
+			struct cl_xq xq = {q, d, s};
+			j.k->quant_x(x, w->cols, q, d, s);
+			j.xq = &xq;
+			cl_pool_run(p, matvec_q_task, &j);
+			return;
+		}
 		cl_pool_run(p, matvec_task, &j);
 	} else {
 		cl_pool_run(p, matmul_task, &j);

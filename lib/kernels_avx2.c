@@ -51,6 +51,7 @@ AVX2_INLINE float load_scale(const unsigned char *b)
 /* The 32 quants of a block as four vectors of 8 f32 (not yet scaled). */
 AVX2_INLINE void q8_unpack(const unsigned char *b, __m256 q[4])
 {
+#pragma GCC unroll 4
 	for (int j = 0; j < 4; j++)
 		q[j] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * j))));
 }
@@ -215,6 +216,7 @@ AVX2 static void avx2_row_q8_0(const void *w, int64_t k0, int64_t kc, float *out
 	for (int64_t k = 0; k < kc; k += QK, b += Q8_BYTES) {
 		__m256 d = _mm256_set1_ps(load_scale(b));
 		q8_unpack(b, q);
+#pragma GCC unroll 4
 		for (int j = 0; j < 4; j++)
 			_mm256_storeu_ps(out + k + 8 * j, _mm256_mul_ps(q[j], d));
 	}
@@ -227,9 +229,109 @@ AVX2 static void avx2_row_q4_0(const void *w, int64_t k0, int64_t kc, float *out
 	for (int64_t k = 0; k < kc; k += QK, b += Q4_BYTES) {
 		__m256 d = _mm256_set1_ps(load_scale(b));
 		q4_unpack(b, q);
+#pragma GCC unroll 4
 		for (int j = 0; j < 4; j++)
 			_mm256_storeu_ps(out + k + 8 * j, _mm256_mul_ps(q[j], d));
 	}
+}
+
+/* ------------------------------------------------- 8-bit x, int8 dots --- */
+
+/* x in blocks of 32 as struct cl_xq: d = amax/127, q = x/d rounded to
+ * nearest even (cvtps), so |q| <= 127 and a Q4_0 maddubs pair stays far
+ * from saturating (2·15·127). */
+AVX2 void cl_avx2_quant_x(const float *x, int64_t n, int8_t *q, float *d, float *s)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	for (int64_t b = 0; b < n / QK; b++) {
+		const float *p = x + b * QK;
+		__m256 v[4];
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++)
+			v[j] = _mm256_loadu_ps(p + 8 * j);
+		__m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+					 _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+		__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+		h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+		h = _mm_max_ss(h, _mm_movehdup_ps(h));
+		float amax = _mm_cvtss_f32(h), dd = amax / 127;
+		__m256 id = _mm256_set1_ps(dd > 0 ? 1 / dd : 0);
+		__m256i i[4];
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++)
+			i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], id));
+		__m256i sum = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+		/* packs work within 128-bit lanes; the permute puts the 32
+		 * bytes back in order. */
+		__m256i p16a = _mm256_packs_epi32(i[0], i[1]), p16b = _mm256_packs_epi32(i[2], i[3]);
+		__m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), perm);
+		_mm256_storeu_si256((__m256i *)(q + b * QK), p8);
+		__m128i t = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+		t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+		t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+		d[b] = dd;
+		s[b] = dd * (float)_mm_cvtsi128_si32(t);
+	}
+}
+
+/* Σ over 32 lanes of u8 · s8, as 8 lanes of int32 in f32. */
+AVX2_INLINE __m256 dot_u8s8(__m256i u, __m256i v)
+{
+	__m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, v), _mm256_set1_epi16(1));
+	return _mm256_cvtepi32_ps(p);
+}
+
+AVX2_INLINE __m256 q8_block(const unsigned char *b, const int8_t *xq)
+{
+	__m256i w = _mm256_loadu_si256((const __m256i *)(b + 2));
+	__m256i x = _mm256_loadu_si256((const __m256i *)xq);
+	/* maddubs wants one unsigned operand: |w| and x with w's sign. */
+	return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
+
+AVX2_INLINE __m256 q4_block(const unsigned char *b, const int8_t *xq)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
+	__m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+	return dot_u8s8(w, _mm256_loadu_si256((const __m256i *)xq));
+}
+
+AVX2 float cl_avx2_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t n)
+{
+	const unsigned char *b = w;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0;
+	int64_t nb = n / QK, i = 0;
+	for (; i + 2 <= nb; i += 2, b += 2 * Q8_BYTES) {
+		s0 = _mm256_fmadd_ps(q8_block(b, x->q + i * QK), _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
+		s1 = _mm256_fmadd_ps(q8_block(b + Q8_BYTES, x->q + (i + 1) * QK),
+				     _mm256_set1_ps(load_scale(b + Q8_BYTES) * x->d[i + 1]), s1);
+	}
+	if (i < nb)
+		s0 = _mm256_fmadd_ps(q8_block(b, x->q + i * QK), _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
+	return hsum(_mm256_add_ps(s0, s1));
+}
+
+/* Σ (q - 8)·x = Σ q·x - 8·Σ x: the nibbles go into maddubs unsigned as they
+ * are, and the offset comes off once per block through x's s[]. */
+AVX2 float cl_avx2_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
+{
+	const unsigned char *b = w;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0;
+	float off = 0;
+	int64_t nb = n / QK, i = 0;
+	for (; i + 2 <= nb; i += 2, b += 2 * Q4_BYTES) {
+		float d0 = load_scale(b), d1 = load_scale(b + Q4_BYTES);
+		s0 = _mm256_fmadd_ps(q4_block(b, x->q + i * QK), _mm256_set1_ps(d0 * x->d[i]), s0);
+		s1 = _mm256_fmadd_ps(q4_block(b + Q4_BYTES, x->q + (i + 1) * QK), _mm256_set1_ps(d1 * x->d[i + 1]), s1);
+		off += d0 * x->s[i] + d1 * x->s[i + 1];
+	}
+	if (i < nb) {
+		float d0 = load_scale(b);
+		s0 = _mm256_fmadd_ps(q4_block(b, x->q + i * QK), _mm256_set1_ps(d0 * x->d[i]), s0);
+		off += d0 * x->s[i];
+	}
+	return hsum(_mm256_add_ps(s0, s1)) - 8 * off;
 }
 
 /* ----------------------------------------------------------------- gemm --- */
@@ -315,5 +417,7 @@ const struct cl_kern cl_kern_avx2 = {
 	.row_f32 = {avx2_row_f32, avx2_row_f16, avx2_row_bf16, avx2_row_q8_0, avx2_row_q4_0},
 	.gemm = avx2_gemm,
 	.dot_f32 = avx2_dot_f32,
+	.quant_x = cl_avx2_quant_x,
+	.dotq = {[CL_DTYPE_Q8_0] = cl_avx2_dotq_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_dotq_q4_0},
 };
 #endif

@@ -305,5 +305,7 @@ const struct cl_kern cl_kern_avx512 = {
 	.row_f32 = {avx512_row_f32, avx512_row_f16, avx512_row_bf16, avx512_row_q8_0, avx512_row_q4_0},
 	.gemm = avx512_gemm,
 	.dot_f32 = avx512_dot_f32,
+	.quant_x = cl_avx2_quant_x,
+	.dotq = {[CL_DTYPE_Q8_0] = cl_avx2_dotq_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_dotq_q4_0},
 };
 #endif

@@ -18,6 +18,16 @@
 #define Q8_BYTES 34    /* f16 scale, 32 x int8 */
 #define Q4_BYTES 18    /* f16 scale, 16 bytes: element j low nibble of byte j, j+16 high */
 
+/* x quantized to 8 bits in blocks of 32 (as llama.cpp does for its Q8_0 and
+ * Q4_0 products): x[k] ~ q[k]·d[k/32], |q| <= 127, and s[b] = d[b]·Σ q over
+ * block b (for Q4_0's offset of 8).  Lets a block's dot product run on 8-bit
+ * integer multiply-adds, 32 per instruction. */
+struct cl_xq {
+	const int8_t *q; /* (cols) */
+	const float *d;  /* (cols / 32) */
+	const float *s;  /* (cols / 32) */
+};
+
 /* The inner loops of one instruction set.  Unaligned data throughout: rows
  * of a mapped safetensors file are only 2-byte aligned, and a Q8_0 block is
  * 34 bytes. */
@@ -32,12 +42,21 @@ struct cl_kern {
 	void (*gemm)(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx,
 		     const float *w, int64_t ldw, float *y, int64_t ldy);
 	float (*dot_f32)(const float *a, const float *b, int64_t n);
+	/* Optional (NULL: the f32 path): x quantized as struct cl_xq, and the
+	 * dot of a Q8_0 or Q4_0 row with it. */
+	void (*quant_x)(const float *x, int64_t n, int8_t *q, float *d, float *s);
+	float (*dotq[CL_DTYPE_COUNT])(const void *w, const struct cl_xq *x, int64_t cols);
 };
 
 extern const struct cl_kern cl_kern_generic;
 #if defined(__x86_64__)
 extern const struct cl_kern cl_kern_avx2;
 extern const struct cl_kern cl_kern_avx512;
+/* The 8-bit dots of kernels_avx2.c, shared with the AVX-512 table: without
+ * VNNI, AVX-512 has no better 8-bit dot, and every AVX-512 CPU runs these. */
+void cl_avx2_quant_x(const float *x, int64_t n, int8_t *q, float *d, float *s);
+float cl_avx2_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t cols);
+float cl_avx2_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t cols);
 #endif
 #if defined(__aarch64__)
 extern const struct cl_kern cl_kern_neon;
