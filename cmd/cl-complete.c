@@ -575,10 +575,8 @@ int main(int argc, char **argv)
 		}
 		for (k = 0; smp_valued[k] && !(v = opt_arg(argc, argv, &i, smp_valued[k])); k++)
 			;
-		if (!v) {
-			fprintf(stderr, "%s: unknown option '%s'\n", prog, a);
-			usage(EXIT_USAGE);
-		}
+		if (!v)
+			die(EXIT_USAGE, "unknown option '%s' (see --help)", a);
 		push(&smp, smp_valued[k]);
 		push(&smp, v);
 	}
