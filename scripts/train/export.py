@@ -113,6 +113,19 @@ def export(ckpt, tokenizer, out):
     reference(model, sp, os.path.join(out, "reference"))
     info = {"step": ck["step"], "tokens": ck["tokens"], "train_time_s": round(ck["train_time"], 1),
             "params": sum(p.numel() for p in model.parameters()), "train_args": ck["args"]}
+    log = os.path.join(os.path.dirname(os.path.abspath(ckpt)), "log.jsonl")
+    if os.path.exists(log):  # compact loss curve: last record of each step, every 100 steps
+        recs = {}
+        with open(log) as f:
+            for l in f:
+                r = json.loads(l)
+                recs[r["step"]] = r
+        keep = sorted(s for s in recs if s % 100 == 0 or s == ck["step"] or "heldout_loss" in recs[s])
+        window = lambda s: [recs[t]["loss"] for t in range(max(1, s - 49), s + 1) if t in recs]
+        info["curve"] = [{"step": s, "train_loss_mean50": round(sum(window(s)) / len(window(s)), 4),
+                          "lr": float("%.3g" % recs[s]["lr"]), "tokens": recs[s]["tokens"],
+                          **({"heldout_loss": recs[s]["heldout_loss"]} if "heldout_loss" in recs[s] else {})}
+                         for s in keep if s <= ck["step"]]
     with open(os.path.join(out, "training.json"), "w") as f:
         json.dump(info, f, indent=1)
         f.write("\n")
