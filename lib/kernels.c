@@ -207,6 +207,26 @@ static void gen_row_q4_0(const void *w, int64_t k0, int64_t kc, float *out)
 	}
 }
 
+void cl_quant_x_c(const float *x, int64_t n, int8_t *q, float *d, float *s)
+{
+	for (int64_t b = 0; b < n / QK; b++) {
+		const float *p = x + b * QK;
+		float amax = 0;
+		for (int j = 0; j < QK; j++)
+			amax = fmaxf(amax, fabsf(p[j]));
+		float dd = amax / 127, id = dd > 0 ? 1 / dd : 0;
+		int sum = 0;
+		for (int j = 0; j < QK; j++) {
+			float v = roundf(p[j] * id);
+			int qi = v > 127 ? 127 : v < -127 ? -127 : (int)v;
+			q[b * QK + j] = (int8_t)qi;
+			sum += qi;
+		}
+		d[b] = dd;
+		s[b] = dd * (float)sum;
+	}
+}
+
 static void gen_gemm(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx,
 		     const float *w, int64_t ldw, float *y, int64_t ldy)
 {

@@ -49,6 +49,9 @@ struct cl_kern {
 };
 
 extern const struct cl_kern cl_kern_generic;
+/* struct cl_xq from x in plain C (n a multiple of 32); q rounds half away
+ * from zero. */
+void cl_quant_x_c(const float *x, int64_t n, int8_t *q, float *d, float *s);
 #if defined(__x86_64__)
 extern const struct cl_kern cl_kern_avx2;
 extern const struct cl_kern cl_kern_avx512;

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "kernels_impl.h" /* the 8-bit quantizers of x, tested directly */
 #include "t.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -327,6 +328,33 @@ static void test_quantize(void)
 	free(back);
 }
 
+static void check_quant_x(const char *name, void (*qx)(const float *, int64_t, int8_t *, float *, float *))
+{
+	t_begin(name);
+	enum { N = 32 * 7 };
+	float x[N], d[N / 32], s[N / 32];
+	int8_t q[N];
+	for (int k = 0; k < N; k++)
+		x[k] = frand() * (float)(1 + k / 32 * 10) * (k / 32 == 3 ? 0 : 1); /* block 3: zeros */
+	qx(x, N, q, d, s);
+	for (int b = 0; b < N / 32; b++) {
+		float amax = 0;
+		int sum = 0;
+		for (int j = 0; j < 32; j++)
+			amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+		for (int j = 0; j < 32; j++) {
+			int k = b * 32 + j;
+			sum += q[k];
+			T_CHECK(q[k] >= -127 && q[k] <= 127, "q[%d] = %d", k, q[k]);
+			T_CHECK(fabsf(q[k] * d[b] - x[k]) <= amax / 254 * 1.0001f, "x[%d] %g -> %d * %g", k, x[k],
+				q[k], d[b]);
+		}
+		T_CHECK(fabsf(s[b] - d[b] * (float)sum) <= 1e-6f * fabsf(s[b]), "block %d: s %g, d·Σq %g", b, s[b],
+			d[b] * (float)sum);
+	}
+	t_end();
+}
+
 static void test_vectors(void)
 {
 	static const int64_t ns[] = {1, 2, 7, 8, 9, 31, 33, 100, 1001};
@@ -435,6 +463,11 @@ int main(void)
 	test_matmul();
 	test_unaligned();
 	test_quantize();
+	check_quant_x("x quantized to 8 bits in plain C is within half a step per element", cl_quant_x_c);
+#if defined(__x86_64__)
+	if (cl_kernels_use("avx2") == 0)
+		check_quant_x("x quantized to 8 bits with AVX2 is within half a step per element", cl_avx2_quant_x);
+#endif
 	test_vectors();
 	cl_kernels_use(orig);
 	return t_exit();
