@@ -334,9 +334,9 @@ int cl_kernels_use(const char *name)
 #define TILE_K 512
 #define TILE_I 64
 #define MATVEC_CHUNK 16
-/* Longest row whose x is quantized to 8 bits on the caller's stack (80 KiB);
- * longer rows take the f32 path. */
-#define XQ_MAX 65536
+/* Longest row whose x is quantized to 8 bits on the caller's stack (40 KiB;
+ * the widest layer of a 70B Llama is 28672); longer rows take the f32 path. */
+#define XQ_MAX 32768
 
 struct mm_job {
 	const struct cl_kern *k;
@@ -380,6 +380,18 @@ static void matvec_q_task(void *arg, int ith, int nth)
 		for (int64_t r = r0; r < r1; r++)
 			j->y[r] = dot(base + (size_t)r * j->row_bytes, j->xq, cols);
 	}
+}
+
+/* Apart from cl_matmul so that the buffer of 8-bit x takes stack only on this
+ * path, not under every batched product's tile. */
+static __attribute__((noinline)) void matvec_q(struct cl_pool *p, struct mm_job *j)
+{
+	_Alignas(32) int8_t q[XQ_MAX];        /* (cols) */
+	float d[XQ_MAX / QK], s[XQ_MAX / QK]; /* (cols / 32) */
+	struct cl_xq xq = {q, d, s};
+	j->k->quant_x(j->x, j->w->cols, q, d, s);
+	j->xq = &xq;
+	cl_pool_run(p, matvec_q_task, j);
 }
 
 static void matmul_task(void *arg, int ith, int nth)
@@ -434,18 +446,12 @@ void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_
 		 * large enough that claiming one is rare. */
 		int64_t per = w->rows / (8 * cl_pool_size(p));
 		j.chunk = per < 1 ? 1 : per > MATVEC_CHUNK ? MATVEC_CHUNK : per;
-		if (j.k->dotq[w->dtype] && w->cols <= XQ_MAX) {
+		if (j.k->dotq[w->dtype] && w->cols <= XQ_MAX)
 			/* Generating a token with 8- or 4-bit weights: x to 8 bits
 			 * once, then integer dots (see struct cl_xq). */
-			_Alignas(32) int8_t q[XQ_MAX];  /* (cols) */
-			float d[XQ_MAX / QK], s[XQ_MAX / QK]; /* (cols / 32) */
-			struct cl_xq xq = {q, d, s};
-			j.k->quant_x(x, w->cols, q, d, s);
-			j.xq = &xq;
-			cl_pool_run(p, matvec_q_task, &j);
-			return;
-		}
-		cl_pool_run(p, matvec_task, &j);
+			matvec_q(p, &j);
+		else
+			cl_pool_run(p, matvec_task, &j);
 	} else {
 		cl_pool_run(p, matmul_task, &j);
 	}
