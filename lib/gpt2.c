@@ -97,6 +97,21 @@ static enum cl_status get_vec(struct cl_model *m, const char *name, int64_t n, c
 	return st ? st : cl_model_vec(m, &t, out);
 }
 
+/* dst (out, in) = src (in, out)ᵀ for elements of es bytes, in tiles so both
+ * sides stay in cache.  Called with a constant es so each memcpy becomes one
+ * (unaligned: safetensors data may be) load and store. */
+static inline void transpose(unsigned char *dst, const unsigned char *src, int64_t in, int64_t out, size_t es)
+{
+	enum { TILE = 32 };
+	for (int64_t i0 = 0; i0 < in; i0 += TILE)
+		for (int64_t j0 = 0; j0 < out; j0 += TILE) {
+			int64_t i1 = i0 + TILE < in ? i0 + TILE : in, j1 = j0 + TILE < out ? j0 + TILE : out;
+			for (int64_t i = i0; i < i1; i++)
+				for (int64_t j = j0; j < j1; j++)
+					memcpy(dst + ((size_t)j * in + i) * es, src + ((size_t)i * out + j) * es, es);
+		}
+}
+
 /* A Conv1D weight stored [in, out] as an (out, in) matrix: transposed into a
  * buffer of the stored dtype (so F16 stays as small as it was), then
  * converted to opts.quantize when asked. */
@@ -111,16 +126,10 @@ static enum cl_status get_conv(struct cl_model *m, const char *name, int64_t in,
 	unsigned char *dst = malloc((size_t)in * (size_t)out * es);
 	if (!dst)
 		return cl_error(CL_ERR_NOMEM, "%s: %s: out of memory", m->dir, name);
-	const unsigned char *src = t.data;
-	/* In tiles, so both sides stay in cache; elements may be unaligned. */
-	enum { TILE = 32 };
-	for (int64_t i0 = 0; i0 < in; i0 += TILE)
-		for (int64_t j0 = 0; j0 < out; j0 += TILE) {
-			int64_t i1 = i0 + TILE < in ? i0 + TILE : in, j1 = j0 + TILE < out ? j0 + TILE : out;
-			for (int64_t j = j0; j < j1; j++)
-				for (int64_t i = i0; i < i1; i++)
-					memcpy(dst + ((size_t)j * in + i) * es, src + ((size_t)i * out + j) * es, es);
-		}
+	if (es == 4)
+		transpose(dst, t.data, in, out, 4);
+	else
+		transpose(dst, t.data, in, out, 2);
 	struct cl_mat tm = {dst, t.dtype, out, in};
 	if (m->opts.quantize < 0 || (enum cl_dtype)m->opts.quantize == t.dtype) {
 		*mat = tm;
