@@ -92,8 +92,10 @@ if need_testdata "$name"; then
 fi
 name="embeddings of the wrong width are refused, naming both widths"
 if need_testdata "$name"; then
-	check_fails "$name" "width 64.*hidden_size" sh -c "cl-tokenize -m $TESTDATA/stories260K-hf-f32 hello |
-		cl-embed -m $TESTDATA/stories260K-hf-f32 | cl-forward -m $TESTDATA/gpt2/tiny-f32 >/dev/null"
+	printf '%s\n' '{"kind":"header","stream":"vectors","what":"embeddings","width":3}' \
+		'{"kind":"vector","seq":0,"pos":0,"token":1,"data":[1,2,3]}' >"$TMP/w3.jsonl"
+	check_fails "$name" "width 3.*hidden_size 64" sh -c "cl-dump -r $TMP/w3.jsonl |
+		cl-forward -m $TESTDATA/stories260K-hf-f32 >/dev/null"
 fi
 name="a token stream into cl-forward is refused"
 if need_testdata "$name"; then

@@ -43,13 +43,13 @@ static void t_end(void)
 	fflush(stdout);
 }
 
-static void t_skip(const char *name, const char *why)
+__attribute__((unused)) static void t_skip(const char *name, const char *why)
 {
 	printf("skip - %s: %s\n", name, why);
 }
 
 /* ../shared/testdata, or NULL (the caller skips, saying so). */
-static const char *t_testdata(void)
+__attribute__((unused)) static const char *t_testdata(void)
 {
 	const char *d = getenv("CL_TESTDATA");
 	return d && *d ? d : NULL;
