@@ -111,6 +111,12 @@ static float gen_dot_f32(const float *a, const float *b, int64_t n)
 	return t + ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
+static void gen_axpy_f32(float *y, float a, const float *x, int64_t n)
+{
+	for (int64_t k = 0; k < n; k++)
+		y[k] += a * x[k];
+}
+
 static float gen_dot_w_f32(const void *w, const float *x, int64_t n)
 {
 	if (((uintptr_t)w & 3) == 0)
@@ -241,6 +247,7 @@ const struct cl_kern cl_kern_generic = {
 	.row_f32 = {gen_row_f32, gen_row_f16, gen_row_bf16, gen_row_q8_0, gen_row_q4_0},
 	.gemm = gen_gemm,
 	.dot_f32 = gen_dot_f32,
+	.axpy_f32 = gen_axpy_f32,
 };
 
 /* ------------------------------------------------------------- dispatch --- */
@@ -599,4 +606,9 @@ void cl_softmax(float *x, int64_t n)
 float cl_dot_f32(const float *a, const float *b, int64_t n)
 {
 	return kern()->dot_f32(a, b, n);
+}
+
+void cl_axpy_f32(float *y, float a, const float *x, int64_t n)
+{
+	kern()->axpy_f32(y, a, x, n);
 }

@@ -46,6 +46,8 @@ void cl_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps
 void cl_layernorm(float *out, const float *x, const float *w, const float *b, int64_t n, float eps);
 void cl_softmax(float *x, int64_t n);
 float cl_dot_f32(const float *a, const float *b, int64_t n);
+/* y += a·x (attention's weighted sum of values). */
+void cl_axpy_f32(float *y, float a, const float *x, int64_t n);
 
 /* The instruction set the kernels use ("avx512", "avx2", "neon", "generic"):
  * the best this CPU runs, or the one named by $CL_KERNELS.  cl_kernels_use

@@ -89,6 +89,19 @@ AVX2 static float avx2_dot_f32(const float *a, const float *b, int64_t n)
 	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
+AVX2 static void avx2_axpy_f32(float *y, float a, const float *x, int64_t n)
+{
+	__m256 va = _mm256_set1_ps(a);
+	int64_t k = 0;
+	for (; k + 8 <= n; k += 8)
+		_mm256_storeu_ps(y + k, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k)));
+	if (k < n) {
+		__m256i m = tail_mask(n - k);
+		__m256 v = _mm256_fmadd_ps(va, _mm256_maskload_ps(x + k, m), _mm256_maskload_ps(y + k, m));
+		_mm256_maskstore_ps(y + k, m, v);
+	}
+}
+
 AVX2 static float avx2_dot_w_f32(const void *w, const float *x, int64_t n)
 {
 	return avx2_dot_f32(w, x, n);
@@ -417,6 +430,7 @@ const struct cl_kern cl_kern_avx2 = {
 	.row_f32 = {avx2_row_f32, avx2_row_f16, avx2_row_bf16, avx2_row_q8_0, avx2_row_q4_0},
 	.gemm = avx2_gemm,
 	.dot_f32 = avx2_dot_f32,
+	.axpy_f32 = avx2_axpy_f32,
 	.quant_x = cl_avx2_quant_x,
 	.dotq = {[CL_DTYPE_Q8_0] = cl_avx2_dotq_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_dotq_q4_0},
 };

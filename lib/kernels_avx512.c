@@ -90,6 +90,19 @@ AVX512 static float avx512_dot_f32(const float *a, const float *b, int64_t n)
 	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
+AVX512 static void avx512_axpy_f32(float *y, float a, const float *x, int64_t n)
+{
+	__m512 va = _mm512_set1_ps(a);
+	int64_t k = 0;
+	for (; k + 16 <= n; k += 16)
+		_mm512_storeu_ps(y + k, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + k), _mm512_loadu_ps(y + k)));
+	if (k < n) {
+		__mmask16 m = tail_mask(n - k);
+		__m512 v = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + k), _mm512_maskz_loadu_ps(m, y + k));
+		_mm512_mask_storeu_ps(y + k, m, v);
+	}
+}
+
 AVX512 static float avx512_dot_w_f32(const void *w, const float *x, int64_t n)
 {
 	return avx512_dot_f32(w, x, n);
@@ -305,6 +318,7 @@ const struct cl_kern cl_kern_avx512 = {
 	.row_f32 = {avx512_row_f32, avx512_row_f16, avx512_row_bf16, avx512_row_q8_0, avx512_row_q4_0},
 	.gemm = avx512_gemm,
 	.dot_f32 = avx512_dot_f32,
+	.axpy_f32 = avx512_axpy_f32,
 	.quant_x = cl_avx2_quant_x,
 	.dotq = {[CL_DTYPE_Q8_0] = cl_avx2_dotq_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_dotq_q4_0},
 };

@@ -42,6 +42,7 @@ struct cl_kern {
 	void (*gemm)(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx,
 		     const float *w, int64_t ldw, float *y, int64_t ldy);
 	float (*dot_f32)(const float *a, const float *b, int64_t n);
+	void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
 	/* Optional (NULL: the f32 path): x quantized as struct cl_xq, and the
 	 * dot of a Q8_0 or Q4_0 row with it. */
 	void (*quant_x)(const float *x, int64_t n, int8_t *q, float *d, float *s);

@@ -49,6 +49,15 @@ static float neon_dot_f32(const float *a, const float *b, int64_t n)
 	return t + vaddvq_f32(vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3)));
 }
 
+static void neon_axpy_f32(float *y, float a, const float *x, int64_t n)
+{
+	int64_t k = 0;
+	for (; k + 4 <= n; k += 4)
+		vst1q_f32(y + k, vfmaq_n_f32(vld1q_f32(y + k), vld1q_f32(x + k), a));
+	for (; k < n; k++)
+		y[k] += a * x[k];
+}
+
 /* A float row may sit at any even address in a mapped file; vld1q_f32 needs
  * only element alignment, so go through bytes. */
 static float neon_dot_w_f32(const void *w, const float *x, int64_t n)
@@ -329,6 +338,7 @@ const struct cl_kern cl_kern_neon = {
 	.row_f32 = {neon_row_f32, neon_row_f16, neon_row_bf16, neon_row_q8_0, neon_row_q4_0},
 	.gemm = neon_gemm,
 	.dot_f32 = neon_dot_f32,
+	.axpy_f32 = neon_axpy_f32,
 	.quant_x = cl_quant_x_c,
 	.dotq = {[CL_DTYPE_Q8_0] = neon_dotq_q8_0, [CL_DTYPE_Q4_0] = neon_dotq_q4_0},
 };

@@ -358,7 +358,7 @@ static void check_quant_x(const char *name, void (*qx)(const float *, int64_t, i
 static void test_vectors(void)
 {
 	static const int64_t ns[] = {1, 2, 7, 8, 9, 31, 33, 100, 1001};
-	float a[1001], b[1001], w[1001], bias[1001], out[1001];
+	float a[1002], b[1002], w[1002], bias[1002], out[1002];
 	for (int s = 0; s < NSETS; s++) {
 		if (cl_kernels_use(sets[s]) != 0)
 			continue;
@@ -377,6 +377,22 @@ static void test_vectors(void)
 			}
 			float d = cl_dot_f32(a, b, n);
 			T_CHECK(fabs(d - ref) <= 2e-5 * scale, "n %lld: %.9g vs %.9g", (long long)n, d, ref);
+		}
+		t_end();
+
+		snprintf(name, sizeof name, "%s cl_axpy_f32 adds a·x to y on odd lengths, touching nothing past n",
+			 sets[s]);
+		t_begin(name);
+		for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+			int64_t n = ns[i];
+			fill(a, n + 1);
+			fill(b, n + 1);
+			memcpy(out, b, (size_t)(n + 1) * 4);
+			cl_axpy_f32(out, 0.37f, a, n);
+			for (int64_t k = 0; k < n; k++)
+				T_CHECK(fabsf(out[k] - (b[k] + 0.37f * a[k])) <= 1e-6f, "n %lld k %lld: %g vs %g",
+					(long long)n, (long long)k, out[k], b[k] + 0.37f * a[k]);
+			T_CHECK(out[n] == b[n], "n %lld: y[n] changed", (long long)n);
 		}
 		t_end();
 	}
