@@ -97,6 +97,14 @@ static enum cl_status get_vec(struct cl_model *m, const char *name, int64_t n, c
 	return st ? st : cl_model_vec(m, &t, out);
 }
 
+/* The conversion's message, with the model and tensor it was about. */
+static enum cl_status converting(struct cl_model *m, const char *name, enum cl_status st)
+{
+	char why[512];
+	snprintf(why, sizeof why, "%s", cl_errmsg());
+	return cl_error(st, "%s: %s: %s", m->dir, name, why);
+}
+
 /* dst (out, in) = src (in, out)ᵀ for elements of es bytes, in tiles so both
  * sides stay in cache.  Called with a constant es so each memcpy becomes one
  * (unaligned: safetensors data may be) load and store. */
@@ -138,7 +146,7 @@ static enum cl_status get_conv(struct cl_model *m, const char *name, int64_t in,
 	void *owned = NULL;
 	st = cl_mat_convert(&tm, (enum cl_dtype)m->opts.quantize, mat, &owned);
 	free(dst);
-	return st ? st : cl_model_own(m, owned);
+	return st ? converting(m, name, st) : cl_model_own(m, owned);
 }
 
 static enum cl_status read_config(struct cl_model_info *in, struct gpt2 *G, const cJSON *cfg, const char *path)
@@ -255,12 +263,13 @@ static enum cl_status gpt2_load(struct cl_model *m, const cJSON *cfg, const char
 	if (tie) {
 		/* Hugging Face ties lm_head to wte whatever a stray lm_head.weight holds. */
 		if ((st = cl_model_mat(m, &wte, 1, &G->lm_head)))
-			return st;
+			return converting(m, "wte.weight", st);
 	} else {
 		int64_t shape[2] = {V, D};
-		if ((st = cl_weights_get(m->w, "lm_head.weight", 2, shape, &t)) ||
-		    (st = cl_model_mat(m, &t, 1, &G->lm_head)))
+		if ((st = cl_weights_get(m->w, "lm_head.weight", 2, shape, &t)))
 			return st;
+		if ((st = cl_model_mat(m, &t, 1, &G->lm_head)))
+			return converting(m, "lm_head.weight", st);
 	}
 	in->wtype = wte.dtype;
 	in->n_params = (uint64_t)V * D * (tie ? 1 : 2) + (uint64_t)NP * D + 2 * D +

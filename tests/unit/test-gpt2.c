@@ -528,6 +528,22 @@ static void test_missing(void)
 	t_end();
 }
 
+static void test_unquantizable(void)
+{
+	t_begin("quantizing a GPT-2 of width 48 to q8_0 is refused, naming the first matrix");
+	T_CHECK(make_ckpt("w48", "--hidden 48 --heads 4") == 0, "scripts/make-checkpoint failed");
+	struct cl_model_opts o;
+	cl_model_opts_init(&o);
+	o.quantize = CL_DTYPE_Q8_0;
+	struct cl_model *m = NULL;
+	enum cl_status s = cl_model_load(tmp("w48"), &o, &m);
+	T_CHECK(s != CL_OK, "loaded");
+	T_CHECK(strstr(cl_errmsg(), "h.0.attn.c_attn.weight") && strstr(cl_errmsg(), "32"), "message: %s",
+		cl_errmsg());
+	cl_model_free(m);
+	t_end();
+}
+
 int main(void)
 {
 	const char *td = t_testdata();
@@ -567,6 +583,7 @@ int main(void)
 		refused("heads", "n_head", "5", CL_ERR_FORMAT, "n_head");
 		refused("embd", "n_embd", NULL, CL_ERR_FORMAT, "n_embd");
 		test_missing();
+		test_unquantizable();
 	}
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
