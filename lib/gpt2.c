@@ -42,6 +42,9 @@ struct gpt2 {
 	float attn_scale;                    /* 1/sqrt(head_dim), or 1 without scale_attn_weights */
 	enum act act;
 	const char *prefix, *other;          /* "transformer." or "", and the other one */
+	/* The transposes' threads, during load only: model.c starts the
+	 * model's own pool after the family's load. */
+	struct cl_pool *load_pool;
 	/* Activations for a batch of up to CL_BATCH positions: */
 	float *x;                            /* (B, dim) the residual stream */
 	float *xb;                           /* (B, dim) normed input of a block */
@@ -66,6 +69,7 @@ static void gpt2_free(struct cl_model *m)
 	struct gpt2 *G = m->impl;
 	if (!G)
 		return;
+	cl_pool_free(G->load_pool);
 	free(G->layers);
 	free(G->x);
 	free(G->xb);
@@ -105,19 +109,40 @@ static enum cl_status converting(struct cl_model *m, const char *name, enum cl_s
 	return cl_error(st, "%s: %s: %s", m->dir, name, why);
 }
 
-/* dst (out, in) = src (in, out)ᵀ for elements of es bytes, in tiles so both
- * sides stay in cache.  Called with a constant es so each memcpy becomes one
- * (unaligned: safetensors data may be) load and store. */
-static inline void transpose(unsigned char *dst, const unsigned char *src, int64_t in, int64_t out, size_t es)
+struct transpose_job {
+	unsigned char *dst;                  /* (out, in) */
+	const unsigned char *src;            /* (in, out), maybe unaligned */
+	int64_t in, out;
+	size_t es;                           /* bytes per element: 4 or 2 */
+};
+
+enum { TILE = 32 };
+
+/* dst = srcᵀ for the tiles of dst rows j0..j1 (whole tiles of TILE rows), in
+ * tiles so both sides stay in cache, reading the source in order.  Inlined
+ * with a constant es, so each memcpy is one unaligned load and store. */
+static inline void transpose_rows(const struct transpose_job *t, int64_t j0, int64_t j1, size_t es)
 {
-	enum { TILE = 32 };
-	for (int64_t i0 = 0; i0 < in; i0 += TILE)
-		for (int64_t j0 = 0; j0 < out; j0 += TILE) {
-			int64_t i1 = i0 + TILE < in ? i0 + TILE : in, j1 = j0 + TILE < out ? j0 + TILE : out;
-			for (int64_t i = i0; i < i1; i++)
-				for (int64_t j = j0; j < j1; j++)
-					memcpy(dst + ((size_t)j * in + i) * es, src + ((size_t)i * out + j) * es, es);
-		}
+	int64_t in = t->in, out = t->out;
+	for (int64_t i0 = 0; i0 < in; i0 += TILE) {
+		int64_t i1 = i0 + TILE < in ? i0 + TILE : in;
+		for (int64_t i = i0; i < i1; i++)
+			for (int64_t j = j0; j < j1; j++)
+				memcpy(t->dst + ((size_t)j * in + i) * es, t->src + ((size_t)i * out + j) * es, es);
+	}
+}
+
+/* Tiles of TILE dst rows dealt round-robin: each thread writes its own rows. */
+static void transpose_worker(void *arg, int ith, int nth)
+{
+	const struct transpose_job *t = arg;
+	for (int64_t j0 = (int64_t)ith * TILE; j0 < t->out; j0 += (int64_t)nth * TILE) {
+		int64_t j1 = j0 + TILE < t->out ? j0 + TILE : t->out;
+		if (t->es == 4)
+			transpose_rows(t, j0, j1, 4);
+		else
+			transpose_rows(t, j0, j1, 2);
+	}
 }
 
 /* A Conv1D weight stored [in, out] as an (out, in) matrix: transposed into a
@@ -134,10 +159,8 @@ static enum cl_status get_conv(struct cl_model *m, const char *name, int64_t in,
 	unsigned char *dst = malloc((size_t)in * (size_t)out * es);
 	if (!dst)
 		return cl_error(CL_ERR_NOMEM, "%s: %s: out of memory", m->dir, name);
-	if (es == 4)
-		transpose(dst, t.data, in, out, 4);
-	else
-		transpose(dst, t.data, in, out, 2);
+	struct transpose_job job = {dst, t.data, in, out, es};
+	cl_pool_run(((struct gpt2 *)m->impl)->load_pool, transpose_worker, &job);
 	struct cl_mat tm = {dst, t.dtype, out, in};
 	if (m->opts.quantize < 0 || (enum cl_dtype)m->opts.quantize == t.dtype) {
 		*mat = tm;
@@ -234,7 +257,8 @@ static enum cl_status gpt2_load(struct cl_model *m, const cJSON *cfg, const char
 		return st;
 	if ((st = get(m, "wpe.weight", NP, D, &t)) || (st = cl_model_mat(m, &t, 0, &G->wpe)))
 		return st;
-	if (!(G->layers = calloc((size_t)in->n_layers, sizeof *G->layers)))
+	if (!(G->layers = calloc((size_t)in->n_layers, sizeof *G->layers)) ||
+	    !(G->load_pool = cl_pool_new(m->opts.threads)))
 		return cl_error(CL_ERR_NOMEM, "out of memory");
 	for (int l = 0; l < in->n_layers; l++) {
 		struct layer *y = &G->layers[l];
@@ -256,6 +280,8 @@ static enum cl_status gpt2_load(struct cl_model *m, const cJSON *cfg, const char
 		if (m->opts.progress)
 			fprintf(stderr, "\r%s: layer %d of %d", m->dir, l + 1, in->n_layers);
 	}
+	cl_pool_free(G->load_pool);
+	G->load_pool = NULL;
 	if (m->opts.progress)
 		fputc('\n', stderr);
 	if ((st = get_vec(m, "ln_f.weight", D, &G->lnf_w)) || (st = get_vec(m, "ln_f.bias", D, &G->lnf_b)))
