@@ -155,3 +155,29 @@ printf '%s\n' '{"input_data": ["Once"], "params": {"do_sample": true, "seed": 1,
 	timeout 60 cl-complete --json -m "$M" >"$TMP/seed.jsonl" 2>"$TMP/err"
 json_ok "seed, do_sample and max_gen_len reach the sampler" "$TMP/seed.jsonl" \
 	'len(lines) == 4 and lines[0] == lines[2] and lines[0] != lines[1] and lines[3] == ["Once upon a time"]'
+
+# The man page's examples run: the sh and bash recipes (DIR is the test
+# model) give the same greedy completion, and the JSON example is answered.
+c="the man page's loop recipes and JSON example run"
+$PY - man/cl-complete.1 "$TMP" <<'PYEOF'
+import re, sys
+page = open(sys.argv[1]).read()
+ex = page[page.index(".SH EXAMPLES"):page.index(".SH SEE ALSO")]
+blocks = re.findall(r"^\.EX\n(.*?)^\.EE\n", ex, re.S | re.M)
+for i, b in enumerate(blocks):
+    b = b.replace("\\-", "-").replace("\\e", "\\")
+    open("%s/ex%d.sh" % (sys.argv[2], i), "w").write(b)
+PYEOF
+(
+	PATH=$(cd "$BIN" && pwd):$PATH
+	cd "$TMP" || exit 1
+	sed "s|DIR|$M|g" ex1.sh >fifo.sh
+	sed "s|DIR|$M|g" ex2.sh >coproc.sh
+	sed "s|cl-complete --json|cl-complete --json -m $M|" ex3.sh >json.sh
+	timeout 60 sh fifo.sh >fifo.out 2>&1 && timeout 60 bash coproc.sh >coproc.out 2>&1 &&
+		timeout 60 sh json.sh >json.out 2>&1
+) && [ -s "$TMP/fifo.out" ] && cmp -s "$TMP/fifo.out" "$TMP/coproc.out" &&
+	$PY -c 'import json, sys; a = json.load(open(sys.argv[1])); assert a[0]["0"].startswith("def fibonacci(") and a[0]["1"].startswith("import ")' \
+		"$TMP/json.out" 2>/dev/null
+if [ $? -eq 0 ]; then ok "$c"
+else not_ok "$c" "$(cat "$TMP/fifo.sh" "$TMP/fifo.out" "$TMP/coproc.out" "$TMP/json.out" 2>&1)"; fi
