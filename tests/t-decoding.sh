@@ -121,7 +121,10 @@ for s in (0, 1):
     ok = ok and len(r) == 13 and r[-1].kind == SEQ_END and r[-2].flags == GENERATED
     ok = ok and all(x.flags == GENERATED | SAMPLE for x in r[:-2])
 print(ok)' "$TMP/s1.cls" 2>&1)
-	if [ "$got" = True ] && cmp -s "$TMP/s1.cls" "$TMP/s2.cls"; then ok "$name"; else not_ok "$name" "$got"; fi
+	# Tokens, not bytes: the logprobs may differ in the last bit where
+	# cl-forward batched the prompt's positions differently.
+	if [ "$got" = True ] && [ "$(tokens "$TMP/s1.cls")" = "$(tokens "$TMP/s2.cls")" ]; then ok "$name"
+	else not_ok "$name" "$got" "$(tokens "$TMP/s1.cls")" "$(tokens "$TMP/s2.cls")"; fi
 else
 	not_ok "$name" "a loop failed or hung" "$(cat "$TMP/err")"
 fi
