@@ -234,6 +234,39 @@ static enum cl_status read_config(struct cl_model_info *in, struct gpt2 *G, cons
 	return CL_OK;
 }
 
+/* Every tensor's presence, dtype and shape, before the slow part of loading
+ * (the transposes) begins: a 13B checkpoint with a bad last tensor fails at
+ * once. */
+static enum cl_status check_tensors(struct cl_model *m, int tie)
+{
+	const struct cl_model_info *in = &m->info;
+	int64_t D = in->dim, F = in->ffn_dim;
+	const struct {
+		const char *suffix;
+		int64_t d0, d1;
+	} lt[] = {
+		{"ln_1.weight", D, 0}, {"ln_1.bias", D, 0},
+		{"attn.c_attn.weight", D, 3 * D}, {"attn.c_attn.bias", 3 * D, 0},
+		{"attn.c_proj.weight", D, D}, {"attn.c_proj.bias", D, 0},
+		{"ln_2.weight", D, 0}, {"ln_2.bias", D, 0},
+		{"mlp.c_fc.weight", D, F}, {"mlp.c_fc.bias", F, 0},
+		{"mlp.c_proj.weight", F, D}, {"mlp.c_proj.bias", D, 0},
+	};
+	struct cl_tensor t;
+	enum cl_status st;
+	char name[128];
+	for (int l = 0; l < in->n_layers; l++)
+		for (size_t i = 0; i < sizeof lt / sizeof lt[0]; i++) {
+			snprintf(name, sizeof name, "h.%d.%s", l, lt[i].suffix);
+			if ((st = get(m, name, lt[i].d0, lt[i].d1, &t)))
+				return st;
+		}
+	if ((st = get(m, "ln_f.weight", D, 0, &t)) || (st = get(m, "ln_f.bias", D, 0, &t)))
+		return st;
+	int64_t shape[2] = {in->n_vocab, D};
+	return tie ? CL_OK : cl_weights_get(m->w, "lm_head.weight", 2, shape, &t);
+}
+
 static enum cl_status gpt2_load(struct cl_model *m, const cJSON *cfg, const char *path)
 {
 	struct cl_model_info *in = &m->info;
@@ -256,6 +289,8 @@ static enum cl_status gpt2_load(struct cl_model *m, const cJSON *cfg, const char
 	if ((st = get(m, "wte.weight", V, D, &wte)) || (st = cl_model_mat(m, &wte, 0, &m->embed)))
 		return st;
 	if ((st = get(m, "wpe.weight", NP, D, &t)) || (st = cl_model_mat(m, &t, 0, &G->wpe)))
+		return st;
+	if ((st = check_tensors(m, tie)))
 		return st;
 	if (!(G->layers = calloc((size_t)in->n_layers, sizeof *G->layers)) ||
 	    !(G->load_pool = cl_pool_new(m->opts.threads)))

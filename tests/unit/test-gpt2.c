@@ -519,6 +519,13 @@ static void test_missing(void)
 		"message: %s", cl_errmsg());
 	cl_model_free(m);
 	m = NULL;
+	T_CHECK(make_ckpt("layers", "--layers 2") == 0, "scripts/make-checkpoint failed");
+	set_config("layers", "n_layer", "3");
+	s = cl_model_load(tmp("layers"), NULL, &m);
+	T_CHECK(s != CL_OK && strstr(cl_errmsg(), "h.2.ln_1.weight") && strstr(cl_errmsg(), "missing"),
+		"a third layer: status %d: %s", s, cl_errmsg());
+	cl_model_free(m);
+	m = NULL;
 	T_CHECK(make_ckpt("tied", "--tie") == 0, "scripts/make-checkpoint failed");
 	set_config("tied", "tie_word_embeddings", "false");
 	s = cl_model_load(tmp("tied"), NULL, &m);
