@@ -23,6 +23,27 @@ static void count_fn(void *arg, int ith, int nth)
 		atomic_fetch_add(&c->hits[ith], 1);
 }
 
+/* Share 0 waits until another share has started: only a worker can start
+ * one while the caller is held in share 0, so this shows that the workers
+ * run shares (the caller could otherwise run them all itself). */
+struct hold {
+	atomic_int started;
+	atomic_int timed_out;
+};
+
+static void hold_fn(void *arg, int ith, int nth)
+{
+	struct hold *h = arg;
+	if (ith != 0) {
+		atomic_fetch_add(&h->started, 1);
+		return;
+	}
+	for (int i = 0; i < 100000 && atomic_load(&h->started) == 0; i++)
+		usleep(10);
+	if (atomic_load(&h->started) == 0)
+		atomic_store(&h->timed_out, 1);
+}
+
 int main(void)
 {
 	t_begin("a NULL pool runs the function once as share 0 of 1");
@@ -58,6 +79,18 @@ int main(void)
 		cl_pool_free(p);
 		t_end();
 	}
+
+	t_begin("the workers run shares while the caller is busy with its own");
+	struct cl_pool *hp = cl_pool_new(2);
+	for (int i = 0; i < 20 && hp; i++) {
+		struct hold h = {0};
+		cl_pool_run(hp, hold_fn, &h);
+		T_CHECK(!h.timed_out && h.started == 1, "call %d: no worker ran share 1 within a second", i);
+		if (i % 5 == 4)
+			usleep(2000); /* let the worker fall asleep: the wake-up path */
+	}
+	cl_pool_free(hp);
+	t_end();
 
 	t_begin("cl_pool_free accepts NULL");
 	cl_pool_free(NULL);
