@@ -75,80 +75,20 @@ struct gen {
 	int done; /* SEQ_END seen */
 };
 
-enum { P_EMB, P_FWD, P_SMP, P_TOK, P_DET };
-
-struct run {
-	struct cl_proc ps[5];
-	int np;
-	int reported[5];        /* its stderr was shown (or dropped) */
-	int tok, smp, emb, det; /* our fds; -1 when closed */
-	struct cl_bytes q_emb, q_det, held;
-	int failed;             /* the first child that failed, -1 */
-	/* --json */
+/* --json: one request's run. */
+struct job {
+	struct cl_loop L;
 	const struct cl_tokenizer *tk;
-	struct cl_reader *rd;
+	struct cl_reader *rd;   /* cl-sample's output */
 	int have_hdr;           /* rd has read the header */
-	struct cl_writer *wr;
+	struct cl_writer *wr;   /* the stream into cl-embed, through mfd */
 	int mfd;
-	struct gen *gens;
+	struct gen *gens;       /* (ngens) one per prompt */
 	int ngens;
 	char bad[512];          /* a fault in cl-sample's output */
 };
 
 static const char *dir;
-
-static void xclose(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-static void xpipe(int p[2])
-{
-	if (pipe2(p, O_CLOEXEC) < 0)
-		die(EXIT_DATA, "pipe:");
-}
-
-static void spawn(struct run *R, char **argv, int in, int out)
-{
-	if (cl_proc_spawn(&R->ps[R->np], argv, in, out)) {
-		cl_proc_kill(R->ps, R->np);
-		cl_proc_cleanup(R->ps, R->np);
-		die(EXIT_DATA, "%s", cl_errmsg());
-	}
-	R->np++;
-}
-
-/* Start cl-embed | cl-forward | cl-sample, with cl-tokenize and cl-detok
- * when tok and det are given (the order of enum P_*). */
-static void start(struct run *R, char **emb, char **fwd, char **smp, char **tok, char **det)
-{
-	int a[2], b[2], c[2], d[2], t[2], e[2];
-	R->tok = R->det = -1;
-	R->failed = -1;
-	xpipe(a), xpipe(b), xpipe(c), xpipe(d);
-	spawn(R, emb, a[0], b[1]);
-	spawn(R, fwd, b[0], c[1]);
-	spawn(R, smp, c[0], d[1]);
-	close(a[0]), close(b[0]), close(b[1]), close(c[0]), close(c[1]), close(d[1]);
-	R->emb = a[1];
-	R->smp = d[0];
-	fcntl(R->emb, F_SETFL, O_NONBLOCK);
-	if (tok) {
-		xpipe(t);
-		spawn(R, tok, -1, t[1]);
-		close(t[1]);
-		R->tok = t[0];
-	}
-	if (det) {
-		xpipe(e);
-		spawn(R, det, e[0], -1);
-		close(e[0]);
-		R->det = e[1];
-		fcntl(R->det, F_SETFL, O_NONBLOCK);
-	}
-}
 
 static void add(struct cl_bytes *q, const void *p, size_t n)
 {
@@ -158,7 +98,7 @@ static void add(struct cl_bytes *q, const void *p, size_t n)
 
 /* --json: what the writer put in its memfd goes to cl-embed.  A hack: the
  * writer writes only to an fd; a writer into memory would remove it. */
-static void feed(struct run *R)
+static void feed(struct job *R)
 {
 	char buf[65536];
 	ssize_t n;
@@ -166,14 +106,14 @@ static void feed(struct run *R)
 	if (cl_writer_flush(R->wr))
 		die(EXIT_DATA, "%s", cl_errmsg());
 	while ((n = pread(R->mfd, buf, sizeof buf, at)) > 0) {
-		add(&R->q_emb, buf, (size_t)n);
+		add(&R->L.q_emb, buf, (size_t)n);
 		at += n;
 	}
 	if (n < 0 || ftruncate(R->mfd, 0) < 0 || lseek(R->mfd, 0, SEEK_SET) < 0)
 		die(EXIT_DATA, "memfd:");
 }
 
-static void put(struct run *R, uint16_t kind, uint16_t flags, uint32_t seq, uint32_t pos, int32_t token)
+static void put(struct job *R, uint16_t kind, uint16_t flags, uint32_t seq, uint32_t pos, int32_t token)
 {
 	struct cl_record r = {.kind = kind, .flags = flags, .seq = seq, .pos = pos, .token = token,
 			      .logprob = NAN};
@@ -183,8 +123,9 @@ static void put(struct run *R, uint16_t kind, uint16_t flags, uint32_t seq, uint
 
 /* --json: records cl-sample has written; they go round again, and tokens
  * become text. */
-static void take(struct run *R)
+static enum cl_status take(struct cl_loop *L, void *arg)
 {
+	struct job *R = arg;
 	struct cl_record rec;
 	char piece[1024], text[1024 + 16];
 	enum cl_status st;
@@ -195,8 +136,8 @@ static void take(struct run *R)
 	if (!R->have_hdr) {
 		if (!cl_reader_info(R->rd, &st)) {
 			snprintf(R->bad, sizeof R->bad, "%s", cl_errmsg());
-			xclose(&R->smp);
-			return;
+			cl_fd_close(&L->smp);
+			return CL_OK;
 		}
 		R->have_hdr = 1;
 	}
@@ -206,7 +147,7 @@ static void take(struct run *R)
 		if (st) {
 			if (st != CL_ERR_EOF)
 				snprintf(R->bad, sizeof R->bad, "%s", cl_errmsg());
-			xclose(&R->smp);
+			cl_fd_close(&L->smp);
 			break;
 		}
 		if (rec.kind != CL_REC_TOKEN && rec.kind != CL_REC_SEQ_END && rec.kind != CL_REC_END)
@@ -229,127 +170,73 @@ static void take(struct run *R)
 		}
 	}
 	feed(R);
+	return CL_OK;
 }
 
-static void report(struct run *R, int i)
+/* A child has exited: its stderr goes on to ours, but of a failure only the
+ * first child's (the others' are its consequences); *failed is that child. */
+static void report(struct cl_loop *L, int i, int *failed)
 {
-	struct cl_proc *p = &R->ps[i];
+	struct cl_proc *p = &L->ps[i];
 	size_t n = cl_bytes_count(&p->err);
-	if (R->failed < 0 && cl_proc_failed(p)) {
-		R->failed = i;
-		cl_proc_kill(R->ps, R->np);
-		xclose(&R->tok), xclose(&R->smp), xclose(&R->emb), xclose(&R->det);
+	if (*failed < 0 && cl_proc_failed(p)) {
+		*failed = i;
+		cl_loop_stop(L);
 		if (n == 0) {
 			char how[64];
 			/* Our own line, naming the child that left none. */
 			fprintf(stderr, "%s: %s: %s\n", prog, p->name, cl_proc_describe(p, how, sizeof how));
 			return;
 		}
-	} else if (R->failed >= 0) {
-		return; /* consequences of the first failure */
+	} else if (*failed >= 0) {
+		return;
 	}
 	if (n)
 		fwrite(p->err.p + p->err.off, 1, n, stderr);
 }
 
-/* Run until every child is reaped. */
-static void run(struct run *R)
+/* Run the loop until every child is reaped; the child that failed first, or -1. */
+static int run(struct cl_loop *L)
 {
-	struct pollfd pfd[16];
-	char buf[65536];
-	while (cl_proc_running(R->ps, R->np) || R->smp >= 0 || R->tok >= 0) {
-		int k = 0, itok = -1, ismp = -1, iemb = -1, idet = -1;
-		if (R->tok >= 0)
-			itok = k, pfd[k++] = (struct pollfd){.fd = R->tok, .events = POLLIN};
-		if (R->smp >= 0)
-			ismp = k, pfd[k++] = (struct pollfd){.fd = R->smp, .events = POLLIN};
-		if (R->emb >= 0 && cl_bytes_count(&R->q_emb))
-			iemb = k, pfd[k++] = (struct pollfd){.fd = R->emb, .events = POLLOUT};
-		if (R->det >= 0 && cl_bytes_count(&R->q_det))
-			idet = k, pfd[k++] = (struct pollfd){.fd = R->det, .events = POLLOUT};
-		int kp = k;
-		k += cl_proc_pollfds(R->ps, R->np, pfd + k);
-		if (poll(pfd, (nfds_t)k, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			die(EXIT_DATA, "poll:");
-		}
-		if (itok >= 0 && pfd[itok].revents) {
-			ssize_t n = read(R->tok, buf, sizeof buf);
-			if (n > 0) {
-				add(&R->q_emb, buf, (size_t)n);
-				add(&R->q_det, buf, (size_t)n);
-			} else if (n == 0 || errno != EINTR) {
-				/* As cat: cl-sample's stream follows the prompt's. */
-				xclose(&R->tok);
-				add(&R->q_emb, R->held.p + R->held.off, cl_bytes_count(&R->held));
-				add(&R->q_det, R->held.p + R->held.off, cl_bytes_count(&R->held));
-				cl_bytes_free(&R->held);
-			}
-		}
-		if (ismp >= 0 && pfd[ismp].revents && R->smp >= 0) {
-			if (R->rd) {
-				take(R);
-			} else {
-				ssize_t n = read(R->smp, buf, sizeof buf);
-				if (n > 0 && R->tok >= 0) {
-					add(&R->held, buf, (size_t)n);
-				} else if (n > 0) {
-					add(&R->q_emb, buf, (size_t)n);
-					add(&R->q_det, buf, (size_t)n);
-				} else if (n == 0 || errno != EINTR) {
-					xclose(&R->smp);
-				}
-			}
-		}
-		/* A reader gone away: its child's exit status tells why. */
-		if (iemb >= 0 && pfd[iemb].revents && R->emb >= 0 && cl_bytes_write(&R->q_emb, R->emb))
-			xclose(&R->emb);
-		if (idet >= 0 && pfd[idet].revents && R->det >= 0 && cl_bytes_write(&R->q_det, R->det))
-			xclose(&R->det);
-		if (R->smp < 0 && R->tok < 0) {
-			if (!cl_bytes_count(&R->q_emb))
-				xclose(&R->emb);
-			if (!cl_bytes_count(&R->q_det))
-				xclose(&R->det);
-		}
-		if (cl_proc_service(R->ps, R->np, pfd + kp, k - kp)) {
-			for (int i = 0; i < R->np; i++)
-				if (R->ps[i].exited && !R->reported[i]) {
-					report(R, i);
-					R->reported[i] = 1;
-				}
-			/* cl-detok gone before the end (our reader went away):
-			 * nothing more is worth computing. */
-			if (R->np > P_DET && R->ps[P_DET].exited && R->smp >= 0) {
-				cl_proc_kill(R->ps, R->np);
-				xclose(&R->tok), xclose(&R->smp), xclose(&R->emb);
-			}
-		}
+	enum cl_status st;
+	unsigned ex;
+	int failed = -1;
+	while ((st = cl_loop_step(L, &ex)) == CL_OK) {
+		for (int i = 0; i < L->np; i++)
+			if (ex & 1u << i)
+				report(L, i, &failed);
+		/* cl-detok gone before the end (our reader went away):
+		 * nothing more is worth computing. */
+		if (ex & 1u << CL_LOOP_DETOK && L->smp >= 0)
+			cl_loop_stop(L);
 	}
-	xclose(&R->emb), xclose(&R->det);
+	if (st != CL_ERR_EOF) {
+		cl_loop_free(L);
+		die(EXIT_DATA, "%s", cl_errmsg());
+	}
+	return failed;
 }
 
-static int exit_code(struct run *R)
+static int exit_code(const struct cl_loop *L, int failed)
 {
-	if (R->failed < 0)
+	if (failed < 0)
 		return EXIT_OK;
-	struct cl_proc *p = &R->ps[R->failed];
+	const struct cl_proc *p = &L->ps[failed];
 	return WIFEXITED(p->status) && WEXITSTATUS(p->status) == EXIT_USAGE ? EXIT_USAGE : EXIT_DATA;
 }
 
-static void run_free(struct run *R)
+static void start(struct cl_loop *L, char **emb, char **fwd, char **smp, char **tok, char **det)
 {
-	cl_proc_cleanup(R->ps, R->np);
-	cl_bytes_free(&R->q_emb);
-	cl_bytes_free(&R->q_det);
-	cl_bytes_free(&R->held);
+	if (cl_loop_start(L, emb, fwd, smp, tok, det)) {
+		cl_loop_free(L);
+		die(EXIT_DATA, "%s", cl_errmsg());
+	}
 }
 
 /* --json: the first line a failed child wrote, or how it ended. */
-static void failure(struct run *R, char *msg, size_t cap)
+static void failure(struct cl_loop *L, int failed, char *msg, size_t cap)
 {
-	struct cl_proc *p = &R->ps[R->failed];
+	struct cl_proc *p = &L->ps[failed];
 	size_t n = cl_bytes_count(&p->err);
 	const char *e = (const char *)p->err.p + p->err.off, *nl = n ? memchr(e, '\n', n) : NULL;
 	char how[64];
@@ -372,7 +259,7 @@ static void pushf(struct args *a, const char *opt, const char *fmt, double v)
 static char *answer(const struct cl_request *rq, const struct args *fwd, const struct cl_tokenizer *tk, int *ok)
 {
 	struct args emb = {0}, f = {0}, s = {0};
-	struct run R = {.mfd = -1, .tk = tk};
+	struct job R = {.mfd = -1, .tk = tk};
 	int32_t **ids = calloc((size_t)rq->n_prompts, sizeof *ids);
 	size_t *nids = calloc((size_t)rq->n_prompts, sizeof *nids);
 	char msg[1024] = "", **texts = calloc((size_t)rq->n_prompts, sizeof *texts);
@@ -430,12 +317,14 @@ static char *answer(const struct cl_request *rq, const struct args *fwd, const s
 	feed(&R);
 	R.ngens = rq->n_prompts;
 
-	start(&R, emb.v, f.v, s.v, NULL, NULL);
-	if (!(R.rd = cl_reader_open(R.smp, "cl-sample")))
+	start(&R.L, emb.v, f.v, s.v, NULL, NULL);
+	if (!(R.rd = cl_reader_open(R.L.smp, "cl-sample")))
 		die(EXIT_DATA, "out of memory");
-	run(&R);
-	if (R.failed >= 0)
-		failure(&R, msg, sizeof msg);
+	R.L.take = take;
+	R.L.arg = &R;
+	int failed = run(&R.L);
+	if (failed >= 0)
+		failure(&R.L, failed, msg, sizeof msg);
 	else if (R.bad[0])
 		snprintf(msg, sizeof msg, "%s", R.bad);
 	for (int i = 0; !msg[0] && i < rq->n_prompts; i++) {
@@ -470,8 +359,8 @@ done:
 		die(EXIT_DATA, "out of memory");
 	cl_writer_close(R.wr);
 	cl_reader_free(R.rd);
-	xclose(&R.mfd);
-	run_free(&R);
+	cl_fd_close(&R.mfd);
+	cl_loop_free(&R.L);
 	for (int i = 0; i < rq->n_prompts; i++) {
 		free(ids[i]);
 		free(texts[i]);
@@ -607,15 +496,14 @@ int main(int argc, char **argv)
 	if (raw)
 		push(&det, "--raw");
 
-	struct run R = {.mfd = -1};
-	start(&R, emb.v, f.v, s.v, tok.v, det.v);
-	run(&R);
-	int rc = exit_code(&R);
+	struct cl_loop L = {0};
+	start(&L, emb.v, f.v, s.v, tok.v, det.v);
+	int rc = exit_code(&L, run(&L));
 	/* The newline after the text is ours: cl-detok --lines would put one
 	 * after the prompt too, at the END of cl-tokenize's stream. */
-	if (!rc && !raw && !R.ps[P_DET].killed)
+	if (!rc && !raw && !L.ps[CL_LOOP_DETOK].killed)
 		putchar('\n');
-	run_free(&R);
+	cl_loop_free(&L);
 	args_free(&emb), args_free(&f), args_free(&s), args_free(&tok), args_free(&det);
 	args_free(&smp), args_free(&fwd);
 	return rc ? rc : finish_stdout();

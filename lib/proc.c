@@ -241,3 +241,139 @@ void cl_proc_cleanup(struct cl_proc *ps, int n)
 		cl_bytes_free(&p->err);
 	}
 }
+
+/* ----------------------------------------------------------- the loop --- */
+
+void cl_fd_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static enum cl_status spawn(struct cl_loop *L, char **argv, int in, int out)
+{
+	enum cl_status st = cl_proc_spawn(&L->ps[L->np], argv, in, out);
+	if (st == CL_OK)
+		L->np++;
+	return st;
+}
+
+enum cl_status cl_loop_start(struct cl_loop *L, char **emb, char **fwd, char **smp, char **tok, char **det)
+{
+	int a[2] = {-1, -1}, b[2] = {-1, -1}, c[2] = {-1, -1}, d[2] = {-1, -1}, t[2] = {-1, -1},
+	    e[2] = {-1, -1};
+	enum cl_status st = CL_OK;
+	L->tok = L->smp = L->emb = L->det = -1;
+	if (pipe2(a, O_CLOEXEC) || pipe2(b, O_CLOEXEC) || pipe2(c, O_CLOEXEC) || pipe2(d, O_CLOEXEC) ||
+	    (tok && pipe2(t, O_CLOEXEC)) || (det && pipe2(e, O_CLOEXEC)))
+		st = cl_error(CL_ERR_IO, "pipe:");
+	if (!st && !(st = spawn(L, emb, a[0], b[1])) && !(st = spawn(L, fwd, b[0], c[1])) &&
+	    !(st = spawn(L, smp, c[0], d[1])) && !(tok && (st = spawn(L, tok, -1, t[1]))))
+		st = det ? spawn(L, det, e[0], -1) : CL_OK;
+	/* Ours: a[1] to cl-embed, d[0] from cl-sample, t[0], e[1]. */
+	L->emb = a[1], L->smp = d[0], L->tok = t[0], L->det = e[1];
+	int *theirs[] = {&a[0], &b[0], &b[1], &c[0], &c[1], &d[1], &t[1], &e[0]};
+	for (size_t i = 0; i < sizeof theirs / sizeof *theirs; i++)
+		cl_fd_close(theirs[i]);
+	if (L->emb >= 0)
+		fcntl(L->emb, F_SETFL, O_NONBLOCK);
+	if (L->det >= 0)
+		fcntl(L->det, F_SETFL, O_NONBLOCK);
+	if (st)
+		cl_loop_stop(L);
+	return st;
+}
+
+void cl_loop_stop(struct cl_loop *L)
+{
+	cl_proc_kill(L->ps, L->np);
+	cl_fd_close(&L->tok), cl_fd_close(&L->smp), cl_fd_close(&L->emb), cl_fd_close(&L->det);
+}
+
+/* Bytes for both cl-embed and cl-detok (when it runs). */
+static enum cl_status both(struct cl_loop *L, const void *p, size_t n)
+{
+	enum cl_status st = cl_bytes_add(&L->q_emb, p, n);
+	return st || L->det < 0 ? st : cl_bytes_add(&L->q_det, p, n);
+}
+
+/* 1: data moved, 0: end of input, -1: nothing now. */
+static int relay(struct cl_loop *L, int fd, int held, enum cl_status *st)
+{
+	char buf[65536];
+	ssize_t n = read(fd, buf, sizeof buf);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return -1;
+	if (n <= 0)
+		return 0; /* an error reads as the end: the child's status says why */
+	*st = held ? cl_bytes_add(&L->held, buf, (size_t)n) : both(L, buf, (size_t)n);
+	return 1;
+}
+
+enum cl_status cl_loop_step(struct cl_loop *L, unsigned *exited)
+{
+	struct pollfd pfd[4 + CL_PROC_MAX];
+	enum cl_status st = CL_OK;
+	*exited = 0;
+	if (!cl_proc_running(L->ps, L->np) && L->smp < 0 && L->tok < 0) {
+		cl_fd_close(&L->emb), cl_fd_close(&L->det);
+		return CL_ERR_EOF;
+	}
+	int k = 0, itok = -1, ismp = -1, iemb = -1, idet = -1;
+	if (L->tok >= 0)
+		itok = k, pfd[k++] = (struct pollfd){.fd = L->tok, .events = POLLIN};
+	if (L->smp >= 0)
+		ismp = k, pfd[k++] = (struct pollfd){.fd = L->smp, .events = POLLIN};
+	if (L->emb >= 0 && cl_bytes_count(&L->q_emb))
+		iemb = k, pfd[k++] = (struct pollfd){.fd = L->emb, .events = POLLOUT};
+	if (L->det >= 0 && cl_bytes_count(&L->q_det))
+		idet = k, pfd[k++] = (struct pollfd){.fd = L->det, .events = POLLOUT};
+	int kp = k;
+	k += cl_proc_pollfds(L->ps, L->np, pfd + k);
+	if (poll(pfd, (nfds_t)k, -1) < 0)
+		return errno == EINTR ? CL_OK : cl_error(CL_ERR_IO, "poll:");
+	if (itok >= 0 && pfd[itok].revents && relay(L, L->tok, 0, &st) == 0) {
+		/* As cat: cl-sample's stream follows the prompt's. */
+		cl_fd_close(&L->tok);
+		st = both(L, L->held.p + L->held.off, cl_bytes_count(&L->held));
+		cl_bytes_free(&L->held);
+	}
+	if (!st && ismp >= 0 && pfd[ismp].revents && L->smp >= 0) {
+		if (L->take)
+			st = L->take(L, L->arg);
+		else if (relay(L, L->smp, L->tok >= 0, &st) == 0)
+			cl_fd_close(&L->smp);
+	}
+	if (st)
+		return st;
+	/* A reader gone away: its child's exit status tells why. */
+	if (iemb >= 0 && pfd[iemb].revents && L->emb >= 0 && cl_bytes_write(&L->q_emb, L->emb))
+		cl_fd_close(&L->emb);
+	if (idet >= 0 && pfd[idet].revents && L->det >= 0 && cl_bytes_write(&L->q_det, L->det))
+		cl_fd_close(&L->det);
+	/* All of cl-sample's output passed on: cl-embed and cl-detok may end. */
+	if (L->smp < 0 && L->tok < 0) {
+		if (!cl_bytes_count(&L->q_emb))
+			cl_fd_close(&L->emb);
+		if (!cl_bytes_count(&L->q_det))
+			cl_fd_close(&L->det);
+	}
+	int was[5];
+	for (int i = 0; i < L->np; i++)
+		was[i] = L->ps[i].exited;
+	if (cl_proc_service(L->ps, L->np, pfd + kp, k - kp))
+		for (int i = 0; i < L->np; i++)
+			if (L->ps[i].exited && !was[i])
+				*exited |= 1u << i;
+	return CL_OK;
+}
+
+void cl_loop_free(struct cl_loop *L)
+{
+	cl_loop_stop(L);
+	cl_proc_cleanup(L->ps, L->np);
+	cl_bytes_free(&L->q_emb);
+	cl_bytes_free(&L->q_det);
+	cl_bytes_free(&L->held);
+}

@@ -71,4 +71,42 @@ const char *cl_proc_describe(const struct cl_proc *p, char *buf, size_t cap);
 /* Reap everything (waiting) and free what the children's records hold. */
 void cl_proc_cleanup(struct cl_proc *ps, int n);
 
+/* ----------------------------------------------------------- the loop --- */
+/*
+ * The generation loop of processes: cl-embed | cl-forward | cl-sample, whose
+ * output goes back into cl-embed, after cl-tokenize's stream and with a copy
+ * to cl-detok when those two run too (as `cat - fifo` and `tee fifo` in the
+ * shell recipe).  Everything moves under poll(2) with non-blocking writes, so
+ * we never block writing to cl-embed while cl-sample is blocked writing to us.
+ */
+enum cl_loop_child { CL_LOOP_EMBED, CL_LOOP_FORWARD, CL_LOOP_SAMPLE, CL_LOOP_TOKENIZE, CL_LOOP_DETOK };
+
+struct cl_loop {
+	struct cl_proc ps[5];   /* in the order of enum cl_loop_child */
+	int np;
+	int tok, smp, emb, det; /* our ends of the pipes; -1 when closed */
+	struct cl_bytes q_emb;  /* bytes waiting for cl-embed */
+	struct cl_bytes q_det;  /* bytes waiting for cl-detok */
+	struct cl_bytes held;   /* cl-sample's bytes, until cl-tokenize's stream ends */
+	/* When set, called as cl-sample's output becomes readable, in place of
+	 * the byte relay: it reads L->smp, adds what goes back to L->q_emb, and
+	 * closes L->smp (cl_fd_close) at the end. */
+	enum cl_status (*take)(struct cl_loop *L, void *arg);
+	void *arg;
+};
+
+void cl_fd_close(int *fd);
+/* Start the children (tok and det may be NULL: then the caller writes the
+ * prompt's stream into L->q_emb itself). */
+enum cl_status cl_loop_start(struct cl_loop *L, char **emb, char **fwd, char **smp, char **tok, char **det);
+/* Wait, then move what is ready; *exited gets bit (1 << child) for each
+ * child reaped now.  CL_ERR_EOF when every child is reaped and cl-sample's
+ * output read to its end. */
+enum cl_status cl_loop_step(struct cl_loop *L, unsigned *exited);
+/* SIGTERM to the children still running, and our ends closed: the steps
+ * that follow only reap. */
+void cl_loop_stop(struct cl_loop *L);
+/* Reap what is left, free. */
+void cl_loop_free(struct cl_loop *L);
+
 #endif
