@@ -268,10 +268,11 @@ static char *answer(const struct cl_request *rq, const struct args *fwd, const s
 	enum cl_status st;
 	if (!ids || !nids || !texts || !lens || !(R.gens = calloc((size_t)rq->n_prompts, sizeof *R.gens)))
 		die(EXIT_DATA, "out of memory");
-	/* Tokenize first: a prompt that fails costs no processes. */
+	/* Tokenize first, as cl-tokenize does (BOS where the model's own
+	 * tokenizer adds it): a prompt that fails costs no processes. */
+	unsigned flags = cl_tokenizer_add_bos(tk) ? CL_ENCODE_BOS : 0;
 	for (int i = 0; i < rq->n_prompts; i++)
-		if ((st = cl_tokenizer_encode(tk, rq->prompts[i], strlen(rq->prompts[i]), CL_ENCODE_BOS, &ids[i],
-					      &nids[i]))) {
+		if ((st = cl_tokenizer_encode(tk, rq->prompts[i], strlen(rq->prompts[i]), flags, &ids[i], &nids[i]))) {
 			snprintf(msg, sizeof msg, "input %d: %s", i, cl_errmsg());
 			goto done;
 		}
