@@ -248,6 +248,7 @@ const struct cl_kern cl_kern_generic = {
 	.gemm = gen_gemm,
 	.dot_f32 = gen_dot_f32,
 	.axpy_f32 = gen_axpy_f32,
+	.quant_row = {[CL_DTYPE_Q8_0] = cl_quant_q8_0_c, [CL_DTYPE_Q4_0] = cl_quant_q4_0_c},
 };
 
 /* ------------------------------------------------------------- dispatch --- */
@@ -469,7 +470,7 @@ void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_
 /* Q8_0: d = amax/127, q = round(x/d).  q is computed with the exact d, then d
  * is stored as f16; the round trip errs by at most d/2 + 127·|d - f16(d)|,
  * under amax/127 · 0.57. */
-static void quant_q8_0(const float *x, int64_t n, unsigned char *out)
+void cl_quant_q8_0_c(const float *x, int64_t n, unsigned char *out)
 {
 	for (int64_t k = 0; k < n; k += QK, out += Q8_BYTES) {
 		float amax = 0;
@@ -479,7 +480,9 @@ static void quant_q8_0(const float *x, int64_t n, unsigned char *out)
 		uint16_t h = cl_f32_to_f16(d);
 		memcpy(out, &h, 2);
 		for (int j = 0; j < QK; j++) {
-			float q = roundf(x[k + j] * id);
+			/* Half away from zero, as roundf, without the call. */
+			float v = x[k + j] * id;
+			int q = (int)(v + (v >= 0 ? 0.5f : -0.5f));
 			out[2 + j] = (unsigned char)(int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
 		}
 	}
@@ -489,7 +492,7 @@ static void quant_q8_0(const float *x, int64_t n, unsigned char *out)
  * magnitude (with its sign), so m itself maps to q = 0 and the range -8..7 is
  * used in full; an element of the other sign near -m clamps to 7, which makes
  * the round-trip error at most amax/8 (else d/2 = amax/16). */
-static void quant_q4_0(const float *x, int64_t n, unsigned char *out)
+void cl_quant_q4_0_c(const float *x, int64_t n, unsigned char *out)
 {
 	for (int64_t k = 0; k < n; k += QK, out += Q4_BYTES) {
 		float amax = 0, m = 0;
@@ -536,8 +539,9 @@ enum cl_status cl_mat_convert(const struct cl_mat *src, enum cl_dtype to, struct
 		return cl_error(CL_ERR_NOMEM, "convert: %lld x %lld to %s: out of memory",
 				(long long)src->rows, (long long)src->cols, cl_dtype_name(to));
 	}
+	const struct cl_kern *kk = kern();
 	for (int64_t r = 0; r < src->rows; r++) {
-		cl_to_f32(src->dtype, (const unsigned char *)src->data + (size_t)r * in_row, src->cols, tmp);
+		kk->row_f32[src->dtype]((const unsigned char *)src->data + (size_t)r * in_row, 0, src->cols, tmp);
 		unsigned char *o = out + (size_t)r * out_row;
 		switch (to) {
 		case CL_DTYPE_F32: memcpy(o, tmp, out_row); break;
@@ -548,8 +552,8 @@ enum cl_status cl_mat_convert(const struct cl_mat *src, enum cl_dtype to, struct
 				memcpy(o + 2 * k, &h, 2);
 			}
 			break;
-		case CL_DTYPE_Q8_0: quant_q8_0(tmp, src->cols, o); break;
-		case CL_DTYPE_Q4_0: quant_q4_0(tmp, src->cols, o); break;
+		case CL_DTYPE_Q8_0:
+		case CL_DTYPE_Q4_0: kk->quant_row[to](tmp, src->cols, o); break;
 		default: break;
 		}
 	}

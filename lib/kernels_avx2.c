@@ -347,6 +347,95 @@ AVX2 float cl_avx2_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
 	return hsum(_mm256_add_ps(s0, s1)) - 8 * off;
 }
 
+/* ------------------------------------------------ quantizing weights --- */
+/* Bit for bit as cl_quant_q8_0_c / cl_quant_q4_0_c: the same f32 operations
+ * in the same order (the build's -std=c11 keeps the compiler from fusing a
+ * multiply and an add into an FMA, on either side), and the same rounding:
+ * Q8_0 half away from zero, Q4_0 truncation after + 8.5. */
+
+AVX2_INLINE float block_amax(const __m256 v[4])
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+				 _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+	__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+	h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+	h = _mm_max_ss(h, _mm_movehdup_ps(h));
+	return _mm_cvtss_f32(h);
+}
+
+AVX2 void cl_avx2_quant_q8_0(const float *x, int64_t n, unsigned char *out)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f);
+	const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	for (int64_t k = 0; k < n; k += QK, out += Q8_BYTES) {
+		__m256 v[4];
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++)
+			v[j] = _mm256_loadu_ps(x + k + 8 * j);
+		float amax = block_amax(v);
+		float d = amax / 127, id = d > 0 ? 1 / d : 0;
+		uint16_t h = cl_f32_to_f16(d);
+		memcpy(out, &h, 2);
+		__m256 vid = _mm256_set1_ps(id);
+		__m256i q[4];
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			__m256 t = _mm256_mul_ps(v[j], vid);
+			/* ±0.5 with t's sign: the same sum as (t >= 0 ? 0.5 : -0.5)
+			 * except at t = -0, where both truncate to 0. */
+			t = _mm256_add_ps(t, _mm256_or_ps(half, _mm256_and_ps(t, sign)));
+			q[j] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(t, lo), hi));
+		}
+		__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+		_mm256_storeu_si256((__m256i *)(out + 2), _mm256_permutevar8x32_epi32(p, perm));
+	}
+}
+
+/* 16 int32 (two vectors) to 16 bytes in order. */
+AVX2_INLINE __m128i pack16(__m256i a, __m256i b)
+{
+	__m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xd8);
+	return _mm_packus_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+}
+
+AVX2 void cl_avx2_quant_q4_0(const float *x, int64_t n, unsigned char *out)
+{
+	const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
+	const __m256 off = _mm256_set1_ps(8.5f), top = _mm256_set1_ps(15.0f);
+	for (int64_t k = 0; k < n; k += QK, out += Q4_BYTES) {
+		__m256 v[4];
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++)
+			v[j] = _mm256_loadu_ps(x + k + 8 * j);
+		float amax = block_amax(v), m = 0;
+		if (amax > 0) {
+			/* The first element of largest magnitude, with its sign. */
+			__m256 a = _mm256_set1_ps(amax);
+			uint32_t bits = 0;
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++)
+				bits |= (uint32_t)_mm256_movemask_ps(
+						_mm256_cmp_ps(_mm256_andnot_ps(sign, v[j]), a, _CMP_EQ_OQ))
+					<< (8 * j);
+			m = x[k + __builtin_ctz(bits)];
+		}
+		float d = m / -8, id = d != 0 ? 1 / d : 0;
+		uint16_t h = cl_f32_to_f16(d);
+		memcpy(out, &h, 2);
+		__m256 vid = _mm256_set1_ps(id);
+		__m256i q[4];
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++) {
+			__m256 t = _mm256_add_ps(_mm256_mul_ps(v[j], vid), off);
+			q[j] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(t, zero), top));
+		}
+		__m128i lo = pack16(q[0], q[1]), hi = pack16(q[2], q[3]);
+		_mm_storeu_si128((__m128i *)(out + 2), _mm_or_si128(lo, _mm_slli_epi16(hi, 4)));
+	}
+}
+
 /* ----------------------------------------------------------------- gemm --- */
 
 /* An MI x MR block of dot products over kc: MI rows of x against MR weight
@@ -433,5 +522,6 @@ const struct cl_kern cl_kern_avx2 = {
 	.axpy_f32 = avx2_axpy_f32,
 	.quant_x = cl_avx2_quant_x,
 	.dotq = {[CL_DTYPE_Q8_0] = cl_avx2_dotq_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_dotq_q4_0},
+	.quant_row = {[CL_DTYPE_Q8_0] = cl_avx2_quant_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_quant_q4_0},
 };
 #endif

@@ -47,12 +47,18 @@ struct cl_kern {
 	 * dot of a Q8_0 or Q4_0 row with it. */
 	void (*quant_x)(const float *x, int64_t n, int8_t *q, float *d, float *s);
 	float (*dotq[CL_DTYPE_COUNT])(const void *w, const struct cl_xq *x, int64_t cols);
+	/* n f32 (a multiple of 32) into Q8_0 or Q4_0 blocks, bit for bit as
+	 * the plain-C cl_quant_q8_0_c / cl_quant_q4_0_c do, so a quantized model
+	 * is the same whichever CPU made it. */
+	void (*quant_row[CL_DTYPE_COUNT])(const float *x, int64_t n, unsigned char *out);
 };
 
 extern const struct cl_kern cl_kern_generic;
 /* struct cl_xq from x in plain C (n a multiple of 32); q rounds half away
  * from zero. */
 void cl_quant_x_c(const float *x, int64_t n, int8_t *q, float *d, float *s);
+void cl_quant_q8_0_c(const float *x, int64_t n, unsigned char *out);
+void cl_quant_q4_0_c(const float *x, int64_t n, unsigned char *out);
 #if defined(__x86_64__)
 extern const struct cl_kern cl_kern_avx2;
 extern const struct cl_kern cl_kern_avx512;
@@ -61,6 +67,8 @@ extern const struct cl_kern cl_kern_avx512;
 void cl_avx2_quant_x(const float *x, int64_t n, int8_t *q, float *d, float *s);
 float cl_avx2_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t cols);
 float cl_avx2_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t cols);
+void cl_avx2_quant_q8_0(const float *x, int64_t n, unsigned char *out);
+void cl_avx2_quant_q4_0(const float *x, int64_t n, unsigned char *out);
 #endif
 #if defined(__aarch64__)
 extern const struct cl_kern cl_kern_neon;

@@ -341,5 +341,6 @@ const struct cl_kern cl_kern_neon = {
 	.axpy_f32 = neon_axpy_f32,
 	.quant_x = cl_quant_x_c,
 	.dotq = {[CL_DTYPE_Q8_0] = neon_dotq_q8_0, [CL_DTYPE_Q4_0] = neon_dotq_q4_0},
+	.quant_row = {[CL_DTYPE_Q8_0] = cl_quant_q8_0_c, [CL_DTYPE_Q4_0] = cl_quant_q4_0_c},
 };
 #endif

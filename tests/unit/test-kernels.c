@@ -295,6 +295,45 @@ static void test_quantize(void)
 		t_end();
 	}
 
+	/* Every path quantizes bit for bit as the plain C does.  Blocks with a
+	 * tie for the largest magnitude in both signs, of zeros, of -0, and
+	 * of values at exact half steps. */
+	for (int64_t k = 0; k < 32; k++) {
+		src[k] = k == 3 ? -2.0f : k == 9 ? 2.0f : frand();       /* tie, first negative */
+		src[32 + k] = 0;
+		src[64 + k] = -0.0f;
+		src[96 + k] = (float)(k - 16) * 0.5f;                   /* half steps */
+		src[128 + k] = k == 0 ? 1.0f : k == 1 ? -1.0f : 0.25f;   /* tie, first positive */
+	}
+	const char *orig = cl_kernels_name();
+	for (int qi = 0; qi < 2; qi++) {
+		struct cl_mat ref, m;
+		void *ref_owned, *owned;
+		cl_kernels_use("generic");
+		if (cl_mat_convert(&s, qt[qi], &ref, &ref_owned) != CL_OK)
+			continue;
+		for (int si = 1; si < NSETS; si++) {
+			if (cl_kernels_use(sets[si]) != 0)
+				continue;
+			char name[128];
+			snprintf(name, sizeof name, "%s quantizes to %s bit for bit as the plain C does", sets[si],
+				 cl_dtype_name(qt[qi]));
+			t_begin(name);
+			if (cl_mat_convert(&s, qt[qi], &m, &owned) == CL_OK) {
+				size_t nb = cl_dtype_size(qt[qi], cols) * (size_t)rows;
+				size_t first = nb;
+				for (size_t i = 0; i < nb && first == nb; i++)
+					if (((unsigned char *)owned)[i] != ((unsigned char *)ref_owned)[i])
+						first = i;
+				T_CHECK(first == nb, "first difference at byte %zu of %zu", first, nb);
+				free(owned);
+			}
+			t_end();
+		}
+		free(ref_owned);
+	}
+	cl_kernels_use(orig);
+
 	t_begin("converting to f16 and bf16 rounds each element to nearest");
 	static const enum cl_dtype ht[] = {CL_DTYPE_F16, CL_DTYPE_BF16};
 	for (int hi = 0; hi < 2; hi++) {
