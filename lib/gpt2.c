@@ -56,12 +56,8 @@ struct gpt2 {
 
 static int gpt2_claims(const cJSON *cfg)
 {
-	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
-	if (cJSON_IsString(mt))
-		return strcmp(mt->valuestring, "gpt2") == 0;
-	const cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, "architectures"), *e;
-	cJSON_ArrayForEach(e, a) if (cJSON_IsString(e) && strcmp(e->valuestring, "GPT2LMHeadModel") == 0) return 1;
-	return 0;
+	static const char *const types[] = {"gpt2", NULL};
+	return cl_config_is(cfg, types, "GPT2LMHeadModel");
 }
 
 static void gpt2_free(struct cl_model *m)
@@ -355,47 +351,9 @@ static enum cl_status gpt2_load(struct cl_model *m, const cJSON *cfg, const char
 	return CL_OK;
 }
 
-struct attn_job {
-	struct cl_model *m;
-	struct cl_kv *kv;
-	int layer;
-	int32_t pos, n;
-};
 
 /* Causal attention for (position, head) pairs split over the threads; keys
  * and values come from the cache, which already holds this batch's. */
-static void attn_worker(void *arg, int ith, int nth)
-{
-	struct attn_job *j = arg;
-	struct gpt2 *G = j->m->impl;
-	const struct cl_model_info *in = &j->m->info;
-	struct cl_kv *kv = j->kv;
-	int hd = in->head_dim, nh = in->n_heads;
-	int64_t D = in->dim;
-	float *scores = kv->scores + (size_t)ith * kv->ctx;
-	const float *kc = kv->k + (size_t)j->layer * kv->ctx * D;
-	const float *vc = kv->v + (size_t)j->layer * kv->ctx * D;
-	int64_t total = (int64_t)j->n * nh;
-	for (int64_t w = ith; w < total; w += nth) {
-		int t = (int)(w / nh), h = (int)(w % nh);
-		int32_t p = j->pos + t;
-		const float *q = G->qkv + (size_t)t * 3 * D + (size_t)h * hd;
-		int64_t off = (int64_t)h * hd;
-		for (int32_t s = 0; s <= p; s++)
-			scores[s] = cl_dot_f32(q, kc + (size_t)s * D + off, hd) * G->attn_scale;
-		cl_softmax(scores, p + 1);
-		float *o = G->att + (size_t)t * D + off;
-		memset(o, 0, (size_t)hd * sizeof *o);
-		for (int32_t s = 0; s <= p; s++) {
-			const float *vv = vc + (size_t)s * D + off;
-			float a = scores[s];
-			for (int i = 0; i < hd; i++)
-				o[i] += a * vv[i];
-		}
-	}
-}
-
-/* Adds bias b (cols) to each of the n rows of y (n, cols). */
 static void add_bias(float *y, const float *b, int64_t n, int64_t cols)
 {
 	for (int64_t t = 0; t < n; t++)
@@ -428,8 +386,7 @@ static enum cl_status gpt2_forward(struct cl_model *m, struct cl_kv *kv, int32_t
 			memcpy(kv->k + off, G->qkv + t * 3 * D + D, D * sizeof(float));
 			memcpy(kv->v + off, G->qkv + t * 3 * D + 2 * D, D * sizeof(float));
 		}
-		struct attn_job job = {m, kv, l, pos, n};
-		cl_pool_run(m->pool, attn_worker, &job);
+		cl_model_attend(m, kv, l, pos, n, G->qkv, 3 * D, G->attn_scale, G->att);
 		cl_matmul(m->pool, &y->attn_proj, G->att, n, G->out);
 		add_bias(G->out, y->attn_proj_b, n, D);
 		for (int64_t i = 0; i < n * D; i++)

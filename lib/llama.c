@@ -38,12 +38,8 @@ struct llama {
 
 static int llama_claims(const cJSON *cfg)
 {
-	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type");
-	if (cJSON_IsString(mt))
-		return strcmp(mt->valuestring, "llama") == 0 || strcmp(mt->valuestring, "code_llama") == 0;
-	const cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, "architectures"), *e;
-	cJSON_ArrayForEach(e, a) if (cJSON_IsString(e) && strcmp(e->valuestring, "LlamaForCausalLM") == 0) return 1;
-	return 0;
+	static const char *const types[] = {"llama", "code_llama", NULL};
+	return cl_config_is(cfg, types, "LlamaForCausalLM");
 }
 
 static void llama_free(struct cl_model *m)
@@ -245,48 +241,6 @@ static void rope(float *v, int hd, const float *c, const float *s)
 	}
 }
 
-struct attn_job {
-	struct cl_model *m;
-	struct cl_kv *kv;
-	int layer;
-	int32_t pos, n;
-};
-
-/* Attention for (position, head) pairs split over the threads.  Query head h
- * reads KV head h / (n_heads / n_kv_heads), straight from the cache. */
-static void attn_worker(void *arg, int ith, int nth)
-{
-	struct attn_job *j = arg;
-	struct cl_model *m = j->m;
-	struct llama *L = m->impl;
-	const struct cl_model_info *in = &m->info;
-	struct cl_kv *kv = j->kv;
-	int hd = in->head_dim, nh = in->n_heads, rep = in->n_heads / in->n_kv_heads;
-	int64_t kvd = kv->kv_dim, qd = (int64_t)nh * hd;
-	float *scores = kv->scores + (size_t)ith * kv->ctx;
-	const float *kc = kv->k + (size_t)j->layer * kv->ctx * kvd;
-	const float *vc = kv->v + (size_t)j->layer * kv->ctx * kvd;
-	float scale = 1.0f / sqrtf((float)hd);
-	int64_t total = (int64_t)j->n * nh;
-	for (int64_t w = ith; w < total; w += nth) {
-		int t = (int)(w / nh), h = (int)(w % nh);
-		int32_t p = j->pos + t;
-		const float *q = L->q + (size_t)t * qd + (size_t)h * hd;
-		int64_t koff = (int64_t)(h / rep) * hd;
-		for (int32_t s = 0; s <= p; s++)
-			scores[s] = cl_dot_f32(q, kc + (size_t)s * kvd + koff, hd) * scale;
-		cl_softmax(scores, p + 1);
-		float *o = L->att + (size_t)t * qd + (size_t)h * hd;
-		memset(o, 0, (size_t)hd * sizeof *o);
-		for (int32_t s = 0; s <= p; s++) {
-			const float *vv = vc + (size_t)s * kvd + koff;
-			float a = scores[s];
-			for (int i = 0; i < hd; i++)
-				o[i] += a * vv[i];
-		}
-	}
-}
-
 static enum cl_status llama_forward(struct cl_model *m, struct cl_kv *kv, int32_t pos, int32_t n,
 				    const float *xin, float *logits, int all)
 {
@@ -321,8 +275,7 @@ static enum cl_status llama_forward(struct cl_model *m, struct cl_kv *kv, int32_
 			memcpy(kv->k + off, L->k + t * kvd, kvd * sizeof(float));
 			memcpy(kv->v + off, L->v + t * kvd, kvd * sizeof(float));
 		}
-		struct attn_job job = {m, kv, l, pos, n};
-		cl_pool_run(m->pool, attn_worker, &job);
+		cl_model_attend(m, kv, l, pos, n, L->q, qd, 1.0f / sqrtf((float)hd), L->att);
 		cl_matmul(m->pool, &y->wo, L->att, n, L->out);
 		for (int64_t i = 0; i < n * dim; i++)
 			L->x[i] += L->out[i];

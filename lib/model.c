@@ -221,6 +221,64 @@ enum cl_status cl_model_forward(struct cl_model *m, struct cl_kv *kv, int32_t po
 	return st;
 }
 
+int cl_config_is(const cJSON *cfg, const char *const *types, const char *arch)
+{
+	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(cfg, "model_type"), *e;
+	if (cJSON_IsString(mt)) {
+		for (; *types; types++)
+			if (strcmp(mt->valuestring, *types) == 0)
+				return 1;
+		return 0;
+	}
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+	cJSON_ArrayForEach(e, a) if (cJSON_IsString(e) && strcmp(e->valuestring, arch) == 0) return 1;
+	return 0;
+}
+
+struct attend_job {
+	const struct cl_model *m;
+	struct cl_kv *kv;
+	int layer;
+	int32_t pos, n;
+	const float *q;
+	int64_t ldq;
+	float scale;
+	float *out;
+};
+
+static void attend_worker(void *arg, int ith, int nth)
+{
+	const struct attend_job *j = arg;
+	const struct cl_model_info *in = &j->m->info;
+	const struct cl_kv *kv = j->kv;
+	int hd = in->head_dim, nh = in->n_heads, rep = in->n_heads / in->n_kv_heads;
+	int64_t kvd = kv->kv_dim, od = (int64_t)nh * hd;
+	float *scores = kv->scores + (size_t)ith * kv->ctx;                 /* (ctx) */
+	const float *kc = kv->k + (size_t)j->layer * kv->ctx * kvd;         /* (ctx, kv_dim) */
+	const float *vc = kv->v + (size_t)j->layer * kv->ctx * kvd;
+	int64_t total = (int64_t)j->n * nh;
+	for (int64_t w = ith; w < total; w += nth) {
+		int t = (int)(w / nh), h = (int)(w % nh);
+		int32_t p = j->pos + t;
+		const float *q = j->q + (size_t)t * j->ldq + (size_t)h * hd;
+		int64_t koff = (int64_t)(h / rep) * hd;
+		for (int32_t s = 0; s <= p; s++)
+			scores[s] = cl_dot_f32(q, kc + (size_t)s * kvd + koff, hd) * j->scale;
+		cl_softmax(scores, p + 1);
+		float *o = j->out + (size_t)t * od + (size_t)h * hd;
+		memset(o, 0, (size_t)hd * sizeof *o);
+		for (int32_t s = 0; s <= p; s++)
+			cl_axpy_f32(o, scores[s], vc + (size_t)s * kvd + koff, hd);
+	}
+}
+
+void cl_model_attend(struct cl_model *m, struct cl_kv *kv, int layer, int32_t pos, int32_t n,
+		     const float *q, int64_t ldq, float scale, float *out)
+{
+	struct attend_job job = {m, kv, layer, pos, n, q, ldq, scale, out};
+	cl_pool_run(m->pool, attend_worker, &job);
+}
+
 double cl_model_seconds(const struct cl_model *m)
 {
 	return m->seconds;

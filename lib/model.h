@@ -63,6 +63,18 @@ enum cl_status cl_model_vec(struct cl_model *m, const struct cl_tensor *t, const
 /* Keep `p` until the model is freed. */
 enum cl_status cl_model_own(struct cl_model *m, void *p);
 
+/* Whether config.json names this family: model_type is one of `types` (a
+ * NULL-terminated list), or, without model_type, architectures holds `arch`. */
+int cl_config_is(const cJSON *cfg, const char *const *types, const char *arch);
+
+/* Causal attention for positions pos..pos+n-1 against layer `layer` of the
+ * cache (which already holds their keys and values): q is (n, ldq) with query
+ * head h at h * head_dim; out is (n, n_heads * head_dim).  Query head h reads
+ * KV head h / (n_heads / n_kv_heads), straight from the cache (no copies for
+ * grouped-query attention).  Split over the model's threads by (position, head). */
+void cl_model_attend(struct cl_model *m, struct cl_kv *kv, int layer, int32_t pos, int32_t n,
+		     const float *q, int64_t ldq, float scale, float *out);
+
 extern const struct cl_family_ops cl_family_llama;
 extern const struct cl_family_ops cl_family_gpt2;
 
