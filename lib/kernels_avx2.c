@@ -13,6 +13,14 @@
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
 
+/* Matvec loops ask for the weights this many bytes ahead: the hardware
+ * prefetcher alone leaves the memory idle while a core converts f16 or
+ * unpacks blocks (measured on Zen 1: f16 8 -> 11 GB/s, q8_0 7 -> 9 GB/s per
+ * core; 2048 and 4096 were close).  A prefetch past the end of the matrix is
+ * harmless: it never faults. */
+#define PF_DIST 4096
+#define PREFETCH(p) _mm_prefetch((const char *)(p) + PF_DIST, _MM_HINT_T0)
+
 /* mask(n): the first n of 8 lanes set, for the tail of a row. */
 static const int32_t mask_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
@@ -104,7 +112,24 @@ AVX2 static void avx2_axpy_f32(float *y, float a, const float *x, int64_t n)
 
 AVX2 static float avx2_dot_w_f32(const void *w, const float *x, int64_t n)
 {
-	return avx2_dot_f32(w, x, n);
+	const float *a = w;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	int64_t k = 0;
+	for (; k + 32 <= n; k += 32) {
+		PREFETCH(a + k);
+		PREFETCH(a + k + 16);
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(x + k), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(x + k + 8), s1);
+		s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 16), _mm256_loadu_ps(x + k + 16), s2);
+		s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 24), _mm256_loadu_ps(x + k + 24), s3);
+	}
+	for (; k + 8 <= n; k += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(x + k), s0);
+	if (k < n) {
+		__m256i m = tail_mask(n - k);
+		s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + k, m), _mm256_maskload_ps(x + k, m), s1);
+	}
+	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
 AVX2 static float avx2_dot_f16(const void *w, const float *x, int64_t n)
@@ -113,6 +138,7 @@ AVX2 static float avx2_dot_f16(const void *w, const float *x, int64_t n)
 	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
 	int64_t k = 0;
 	for (; k + 32 <= n; k += 32) {
+		PREFETCH(h + k);
 		s0 = _mm256_fmadd_ps(load_f16(h + k), _mm256_loadu_ps(x + k), s0);
 		s1 = _mm256_fmadd_ps(load_f16(h + k + 8), _mm256_loadu_ps(x + k + 8), s1);
 		s2 = _mm256_fmadd_ps(load_f16(h + k + 16), _mm256_loadu_ps(x + k + 16), s2);
@@ -134,6 +160,7 @@ AVX2 static float avx2_dot_bf16(const void *w, const float *x, int64_t n)
 	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
 	int64_t k = 0;
 	for (; k + 32 <= n; k += 32) {
+		PREFETCH(h + k);
 		s0 = _mm256_fmadd_ps(load_bf16(h + k), _mm256_loadu_ps(x + k), s0);
 		s1 = _mm256_fmadd_ps(load_bf16(h + k + 8), _mm256_loadu_ps(x + k + 8), s1);
 		s2 = _mm256_fmadd_ps(load_bf16(h + k + 16), _mm256_loadu_ps(x + k + 16), s2);
@@ -316,6 +343,8 @@ AVX2 float cl_avx2_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t n)
 	__m256 s0 = _mm256_setzero_ps(), s1 = s0;
 	int64_t nb = n / QK, i = 0;
 	for (; i + 2 <= nb; i += 2, b += 2 * Q8_BYTES) {
+		PREFETCH(b);
+		PREFETCH(b + 64);
 		s0 = _mm256_fmadd_ps(q8_block(b, x->q + i * QK), _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
 		s1 = _mm256_fmadd_ps(q8_block(b + Q8_BYTES, x->q + (i + 1) * QK),
 				     _mm256_set1_ps(load_scale(b + Q8_BYTES) * x->d[i + 1]), s1);
@@ -334,6 +363,7 @@ AVX2 float cl_avx2_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
 	float off = 0;
 	int64_t nb = n / QK, i = 0;
 	for (; i + 2 <= nb; i += 2, b += 2 * Q4_BYTES) {
+		PREFETCH(b);
 		float d0 = load_scale(b), d1 = load_scale(b + Q4_BYTES);
 		s0 = _mm256_fmadd_ps(q4_block(b, x->q + i * QK), _mm256_set1_ps(d0 * x->d[i]), s0);
 		s1 = _mm256_fmadd_ps(q4_block(b + Q4_BYTES, x->q + (i + 1) * QK), _mm256_set1_ps(d1 * x->d[i + 1]), s1);

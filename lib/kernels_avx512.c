@@ -18,6 +18,9 @@
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 #define AVX512_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline
 
+/* As in kernels_avx2.c: matvec loops prefetch the weights 4 KiB ahead. */
+#define PREFETCH(p) _mm_prefetch((const char *)(p) + 4096, _MM_HINT_T0)
+
 AVX512_INLINE __mmask16 tail_mask(int64_t n)
 {
 	return (__mmask16)((1u << n) - 1);
@@ -105,7 +108,26 @@ AVX512 static void avx512_axpy_f32(float *y, float a, const float *x, int64_t n)
 
 AVX512 static float avx512_dot_w_f32(const void *w, const float *x, int64_t n)
 {
-	return avx512_dot_f32(w, x, n);
+	const float *a = w;
+	__m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	int64_t k = 0;
+	for (; k + 64 <= n; k += 64) {
+		PREFETCH(a + k);
+		PREFETCH(a + k + 16);
+		PREFETCH(a + k + 32);
+		PREFETCH(a + k + 48);
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(x + k), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16), _mm512_loadu_ps(x + k + 16), s1);
+		s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 32), _mm512_loadu_ps(x + k + 32), s2);
+		s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 48), _mm512_loadu_ps(x + k + 48), s3);
+	}
+	for (; k + 16 <= n; k += 16)
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(x + k), s0);
+	if (k < n) {
+		__mmask16 m = tail_mask(n - k);
+		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, x + k), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
 AVX512 static float avx512_dot_f16(const void *w, const float *x, int64_t n)
@@ -114,6 +136,8 @@ AVX512 static float avx512_dot_f16(const void *w, const float *x, int64_t n)
 	__m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
 	int64_t k = 0;
 	for (; k + 64 <= n; k += 64) {
+		PREFETCH(h + k);
+		PREFETCH(h + k + 32);
 		s0 = _mm512_fmadd_ps(load_f16(h + k), _mm512_loadu_ps(x + k), s0);
 		s1 = _mm512_fmadd_ps(load_f16(h + k + 16), _mm512_loadu_ps(x + k + 16), s1);
 		s2 = _mm512_fmadd_ps(load_f16(h + k + 32), _mm512_loadu_ps(x + k + 32), s2);
@@ -133,6 +157,8 @@ AVX512 static float avx512_dot_bf16(const void *w, const float *x, int64_t n)
 	__m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
 	int64_t k = 0;
 	for (; k + 64 <= n; k += 64) {
+		PREFETCH(h + k);
+		PREFETCH(h + k + 32);
 		s0 = _mm512_fmadd_ps(load_bf16(h + k), _mm512_loadu_ps(x + k), s0);
 		s1 = _mm512_fmadd_ps(load_bf16(h + k + 16), _mm512_loadu_ps(x + k + 16), s1);
 		s2 = _mm512_fmadd_ps(load_bf16(h + k + 32), _mm512_loadu_ps(x + k + 32), s2);
