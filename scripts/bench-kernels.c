@@ -9,22 +9,24 @@
  *
  * Measured 2026-12-01 on the development machine: a 2-core KVM guest on AMD
  * EPYC (Zen 1: AVX2+FMA+F16C, 256-bit ops split in two), shared with other
- * jobs (load average 6-8), kernels "avx2", one thread:
+ * jobs (load average 5-8), kernels "avx2", one thread, commit 6f0f214:
  *
- *   read 9.0 GB/s, fp32 FMA 24.4 GFLOP/s (probes; ±30 % run to run here)
+ *   read 8.5 GB/s, fp32 FMA 26.7 GFLOP/s (probes; ±30 % run to run here)
  *   | type | matvec GB/s | of bw | in L2 GB/s | matmul 128 GFLOP/s | of FMA |
- *   | f32  | 8.9         | 99 %  | 34.8       | 23.3               | 96 %   |
- *   | f16  | 5.9         | 65 %  | 12.3       | 22.3               | 91 %   |
- *   | bf16 | 6.1         | 67 %  | 12.4       | 21.9               | 90 %   |
- *   | q8_0 | 5.5         | 61 %  | 8.9        | 21.6               | 89 %   |
- *   | q4_0 | 3.4         | 38 %  | 4.6        | 21.5               | 88 %   |
+ *   | f32  | 8.4         | 98 %  | 33.3       | 22.7               | 85 %   |
+ *   | f16  | 7.6         | 89 %  | 12.8       | 22.1               | 83 %   |
+ *   | bf16 | 7.6         | 89 %  | 12.7       | 21.1               | 79 %   |
+ *   | q8_0 | 6.3         | 73 %  | 9.1        | 21.8               | 82 %   |
+ *   | q4_0 | 3.6         | 42 %  | 4.7        | 22.7               | 85 %   |
  *
  * The "in L2" column is the kernel's own rate when memory is no limit: on
  * Zen 1, f16 is held by vcvtph2ps and q8_0/q4_0 by 256-bit integer
- * multiply-adds (one pipe), at about 5 cycles per block of 32.  With 2
- * threads the second core was mostly taken by other jobs during these runs;
- * the best 2-thread figures seen were read 9.7 GB/s, matvec f16 7.8 GB/s,
- * q8_0 6.7 GB/s, matmul 32-34 GFLOP/s.  Pool hand-off: 0.1-0.3 µs.
+ * multiply-adds (one pipe), at about 5 cycles per block of 32, so q4_0 is
+ * compute-bound there.  With 2 threads the second core was taken by other
+ * jobs during these runs (the 2-thread rows came out as the 1-thread ones:
+ * the pool's caller runs the shares of a worker that is not scheduled); the
+ * best 2-thread figures seen were read 9.7 GB/s and matmul 32-34 GFLOP/s.
+ * Pool hand-off: 0.1-0.3 µs.
  */
 #include <immintrin.h>
 #include <math.h>
