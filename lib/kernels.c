@@ -26,6 +26,9 @@
  */
 #include <math.h>
 #include <pthread.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +259,16 @@ const struct cl_kern cl_kern_generic = {
 static const struct cl_kern *kern_cur;
 static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
 
+#if defined(__x86_64__)
+/* CPUID leaf 1, ECX bit 29.  Not __builtin_cpu_supports("f16c"): clang
+ * before 15 does not know that name. */
+static int has_f16c(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+}
+#endif
+
 /* Whether this CPU (and its OS, which must save the wider registers) can run
  * the set; __builtin_cpu_supports checks both for AVX. */
 static int kern_usable(const struct cl_kern *k)
@@ -265,8 +278,7 @@ static int kern_usable(const struct cl_kern *k)
 #if defined(__x86_64__)
 	__builtin_cpu_init();
 	if (k == &cl_kern_avx2)
-		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-		       __builtin_cpu_supports("f16c");
+		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
 	if (k == &cl_kern_avx512)
 		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
 		       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
@@ -505,7 +517,12 @@ void cl_quant_q4_0_c(const float *x, int64_t n, unsigned char *out)
 		uint16_t h = cl_f32_to_f16(d);
 		memcpy(out, &h, 2);
 		for (int j = 0; j < 16; j++) {
-			float a = x[k + j] * id + 8.5f, b = x[k + j + 16] * id + 8.5f;
+			/* Two statements: a compiler that contracts within an
+			 * expression (clang) must not turn these into an FMA,
+			 * or the AVX2 path would not match bit for bit. */
+			float a = x[k + j] * id, b = x[k + j + 16] * id;
+			a += 8.5f;
+			b += 8.5f;
 			int qa = a < 0 ? 0 : a > 15 ? 15 : (int)a;
 			int qb = b < 0 ? 0 : b > 15 ? 15 : (int)b;
 			out[2 + j] = (unsigned char)(qa | qb << 4);
