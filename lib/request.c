@@ -224,6 +224,53 @@ static cJSON *text(const char *s, size_t n)
 	return j;
 }
 
+/* cJSON prints compactly; the endpoints we stand in for answer the way
+ * Python's json.dumps writes, with ", " and ": " between items.  Spaces go
+ * after the separators outside strings only. */
+static char *spaced(char *compact)
+{
+	if (!compact)
+		return NULL;
+	size_t n = strlen(compact), extra = 0;
+	int in_str = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = compact[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == ',' || c == ':') {
+			extra++;
+		}
+	}
+	char *out = malloc(n + extra + 1), *o = out;
+	if (!out) {
+		free(compact);
+		return NULL;
+	}
+	in_str = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = compact[i];
+		*o++ = c;
+		if (in_str) {
+			if (c == '\\' && i + 1 < n)
+				*o++ = compact[++i];
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == ',' || c == ':') {
+			*o++ = ' ';
+		}
+	}
+	*o = 0;
+	free(compact);
+	return out;
+}
+
 char *cl_request_answer(const struct cl_request *rq, char *const *texts, const size_t *lens)
 {
 	cJSON *root = cJSON_CreateArray(), *obj = root;
@@ -240,7 +287,7 @@ char *cl_request_answer(const struct cl_request *rq, char *const *texts, const s
 			goto done;
 		}
 	}
-	out = cJSON_PrintUnformatted(root);
+	out = spaced(cJSON_PrintUnformatted(root));
 done:
 	cJSON_Delete(root);
 	return out;
@@ -251,7 +298,7 @@ char *cl_request_error(const char *msg)
 	cJSON *o = cJSON_CreateObject();
 	char *out = NULL;
 	if (o && cJSON_AddStringToObject(o, "error", msg))
-		out = cJSON_PrintUnformatted(o);
+		out = spaced(cJSON_PrintUnformatted(o));
 	cJSON_Delete(o);
 	return out;
 }

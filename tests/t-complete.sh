@@ -79,7 +79,8 @@ for m in "$M" "$C"; do
 	c="the seed request gets one line [{\"0\": \"def fibonacci(...\"}] ($(basename "$m"))"
 	if echo "$req" | timeout 60 cl-complete --json -m "$m" >"$TMP/seed.jsonl" 2>"$TMP/err"; then
 		json_ok "$c" "$TMP/seed.jsonl" 'len(lines) == 1 and list(lines[0][0]) == ["0"] and len(lines[0]) == 1
-and lines[0][0]["0"].startswith("def fibonacci(") and len(lines[0][0]["0"]) > len("def fibonacci(")'
+and lines[0][0]["0"].startswith("def fibonacci(") and len(lines[0][0]["0"]) > len("def fibonacci(")' &&
+			{ grep -q '^\[{"0": "def fibonacci(' "$TMP/seed.jsonl" || not_ok "$c: spaced as json.dumps" "$(cat "$TMP/seed.jsonl")"; }
 	else
 		not_ok "$c" "$(cat "$TMP/err")"
 	fi

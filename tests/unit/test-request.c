@@ -102,22 +102,22 @@ int main(void)
 	}
 	t_end();
 
-	t_begin("answers: one object keyed by index, or a list, with JSON escapes");
+	t_begin("answers: one object keyed by index, or a list, with JSON escapes, spaced as json.dumps");
 	char *texts[] = {"a\n\"b\"", "caf\xc3\xa9 \xf0\x9f\x98\x80"};
 	size_t lens[] = {strlen(texts[0]), strlen(texts[1])};
 	T_CHECK(parse("{\"input_data\": {\"input_string\": [\"p\", \"q\"]}}", &rq) == CL_OK, "%s", cl_errmsg());
 	char *a = cl_request_answer(&rq, texts, lens);
-	T_CHECK(a && !strcmp(a, "[{\"0\":\"a\\n\\\"b\\\"\",\"1\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}]"), "%s", a);
+	T_CHECK(a && !strcmp(a, "[{\"0\": \"a\\n\\\"b\\\"\", \"1\": \"caf\xc3\xa9 \xf0\x9f\x98\x80\"}]"), "%s", a);
 	free(a);
 	cl_request_free(&rq);
 	T_CHECK(parse("{\"input_data\": [\"p\", \"q\"]}", &rq) == CL_OK, "%s", cl_errmsg());
 	lens[0] = 1;
 	a = cl_request_answer(&rq, texts, lens);
-	T_CHECK(a && !strcmp(a, "[\"a\",\"caf\xc3\xa9 \xf0\x9f\x98\x80\"]"), "%s", a);
+	T_CHECK(a && !strcmp(a, "[\"a\", \"caf\xc3\xa9 \xf0\x9f\x98\x80\"]"), "%s", a);
 	free(a);
 	cl_request_free(&rq);
 	a = cl_request_error("params: unknown parameter 'foo'");
-	T_CHECK(a && !strcmp(a, "{\"error\":\"params: unknown parameter 'foo'\"}"), "%s", a);
+	T_CHECK(a && !strcmp(a, "{\"error\": \"params: unknown parameter 'foo'\"}"), "%s", a);
 	free(a);
 	t_end();
 	return t_exit();
