@@ -100,6 +100,28 @@ static void flush_last(struct seq *s)
 	}
 }
 
+static uint64_t positions;
+static int stats_threads;
+
+/* --stats, at any exit that is not an error, including the quiet one when the
+ * reader of our output went away (in the loop, cl-sample ends first). */
+static void print_stats(void)
+{
+	static int done;
+	if (done || cmd_failed || !model)
+		return;
+	done = 1;
+	/* key=value, for scripts/bench; compute time excludes loading and I/O */
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double sec = cl_model_seconds(model);
+	fprintf(stderr, "%s: stats: positions=%llu seconds=%.6f ms_per_position=%.3f threads=%d "
+		"weight_bytes=%llu params=%llu peak_rss_mib=%.1f\n", prog, (unsigned long long)positions, sec,
+		positions ? 1e3 * sec / (double)positions : 0.0, stats_threads,
+		(unsigned long long)mi->weight_bytes, (unsigned long long)mi->n_params,
+		(double)ru.ru_maxrss / 1024.0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = NULL;
@@ -147,6 +169,10 @@ int main(int argc, char **argv)
 	if (st)
 		die_status(st);
 	mi = cl_model_info(model);
+	if (stats) {
+		stats_threads = opts.threads;
+		atexit(print_stats);
+	}
 	struct cl_tokenizer *tok = NULL;
 	if (cl_tokenizer_load(dir, &tok) != CL_OK)
 		tok = NULL;
@@ -203,7 +229,6 @@ int main(int argc, char **argv)
 	struct cl_record meta[B];
 	if (!x || !logits)
 		die(EXIT_DATA, "out of memory");
-	uint64_t positions = 0;
 	struct cl_record rec;
 	int pending = 0; /* rec holds a record read but not yet handled */
 	for (;;) {
@@ -295,17 +320,6 @@ int main(int argc, char **argv)
 			flush_last(&seqs[k]);
 	if ((st = cl_writer_close(w)))
 		die_status(st);
-	if (stats) {
-		/* key=value, for scripts/bench; compute time excludes loading and I/O */
-		struct rusage ru;
-		getrusage(RUSAGE_SELF, &ru);
-		double sec = cl_model_seconds(model);
-		fprintf(stderr, "%s: stats: positions=%llu seconds=%.6f ms_per_position=%.3f threads=%d "
-			"weight_bytes=%llu params=%llu peak_rss_mib=%.1f\n", prog, (unsigned long long)positions, sec,
-			positions ? 1e3 * sec / (double)positions : 0.0, opts.threads,
-			(unsigned long long)mi->weight_bytes, (unsigned long long)mi->n_params,
-			(double)ru.ru_maxrss / 1024.0);
-	}
 	for (int k = 0; k < MAX_SEQS; k++) {
 		if (seqs[k].used)
 			drop(&seqs[k]);
@@ -315,6 +329,9 @@ int main(int argc, char **argv)
 	free(logits);
 	cl_reader_free(r);
 	cl_tokenizer_free(tok);
+	if (stats)
+		print_stats();
 	cl_model_free(model);
+	model = NULL;
 	return EXIT_OK;
 }

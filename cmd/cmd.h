@@ -23,6 +23,7 @@
 enum { EXIT_OK = 0, EXIT_DATA = 1, EXIT_USAGE = 2 };
 
 static const char *prog = "cl";
+static int cmd_failed; /* die() was called with a non-zero code */
 
 static void cmd_init(const char *name)
 {
@@ -44,6 +45,7 @@ __attribute__((format(printf, 2, 3), noreturn)) static void die(int code, const 
 	if (n && fmt[n - 1] == ':')
 		fprintf(stderr, " %s", strerror(saved));
 	fputc('\n', stderr);
+	cmd_failed = code != 0;
 	exit(code);
 }
 
