@@ -2,7 +2,7 @@
  * bench-kernels.c - how close the kernels come to the machine's own limits:
  * matvec GB/s against a read-bandwidth probe, matmul GFLOP/s against an FMA
  * probe, and the thread pool's hand-off time.  A benchmark, not a test:
- * nothing in `make check` runs it.
+ * nothing in `make check` runs it.  x86-64 only (the probes use AVX2).
  *
  *   make && cc -O2 -std=c11 -D_GNU_SOURCE -pthread -Ilib scripts/bench-kernels.c \
  *       lib/libcl.a -lm -o /tmp/bench-kernels && /tmp/bench-kernels [threads...]
