@@ -130,6 +130,35 @@ static float gen_dot_w_f32(const void *w, const float *x, int64_t n)
 	return s;
 }
 
+/* f16 -> f32 by table (256 KiB, filled once by kern_init): the bit-exact
+ * conversion in util.c branches on every element, ten times slower. */
+static float f16_tab[65536];
+
+static void f16_tab_init(void)
+{
+	for (uint32_t h = 0; h < 65536; h++)
+		f16_tab[h] = cl_f16_to_f32((uint16_t)h);
+}
+
+static inline float gen_f16(const unsigned char *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	return f16_tab[h];
+}
+
+static inline float gen_bf16(const unsigned char *p)
+{
+	uint16_t h;
+	memcpy(&h, p, 2);
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+#define SUM8(s) (((s)[0] + (s)[4]) + ((s)[1] + (s)[5])) + (((s)[2] + (s)[6]) + ((s)[3] + (s)[7]))
+
 static float gen_dot_f16(const void *w, const float *x, int64_t n)
 {
 	const unsigned char *b = w;
@@ -137,19 +166,25 @@ static float gen_dot_f16(const void *w, const float *x, int64_t n)
 	int64_t k = 0;
 	for (; k + 8 <= n; k += 8)
 		for (int j = 0; j < 8; j++)
-			s[j] += cl_load_f16(b + 2 * (k + j)) * x[k + j];
+			s[j] += gen_f16(b + 2 * (k + j)) * x[k + j];
 	float t = 0;
 	for (; k < n; k++)
-		t += cl_load_f16(b + 2 * k) * x[k];
-	return t + ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+		t += gen_f16(b + 2 * k) * x[k];
+	return t + SUM8(s);
 }
 
 static float gen_dot_bf16(const void *w, const float *x, int64_t n)
 {
-	float s = 0;
-	for (int64_t k = 0; k < n; k++)
-		s += elem(w, CL_DTYPE_BF16, k) * x[k];
-	return s;
+	const unsigned char *b = w;
+	float s[8] = {0};
+	int64_t k = 0;
+	for (; k + 8 <= n; k += 8)
+		for (int j = 0; j < 8; j++)
+			s[j] += gen_bf16(b + 2 * (k + j)) * x[k + j];
+	float t = 0;
+	for (; k < n; k++)
+		t += gen_bf16(b + 2 * k) * x[k];
+	return t + SUM8(s);
 }
 
 static float gen_dot_q8_0(const void *w, const float *x, int64_t n)
@@ -157,10 +192,11 @@ static float gen_dot_q8_0(const void *w, const float *x, int64_t n)
 	const unsigned char *b = w;
 	float s = 0;
 	for (int64_t k = 0; k < n; k += QK, b += Q8_BYTES) {
-		float t = 0;
-		for (int j = 0; j < QK; j++)
-			t += (float)(int8_t)b[2 + j] * x[k + j];
-		s += t * cl_load_f16(b);
+		float t[8] = {0};
+		for (int j = 0; j < QK; j += 8)
+			for (int i = 0; i < 8; i++)
+				t[i] += (float)(int8_t)b[2 + j + i] * x[k + j + i];
+		s += (SUM8(t)) * gen_f16(b);
 	}
 	return s;
 }
@@ -170,11 +206,12 @@ static float gen_dot_q4_0(const void *w, const float *x, int64_t n)
 	const unsigned char *b = w;
 	float s = 0;
 	for (int64_t k = 0; k < n; k += QK, b += Q4_BYTES) {
-		float t = 0;
-		for (int j = 0; j < 16; j++)
-			t += (float)((b[2 + j] & 15) - 8) * x[k + j] +
-			     (float)((b[2 + j] >> 4) - 8) * x[k + j + 16];
-		s += t * cl_load_f16(b);
+		float t[8] = {0};
+		for (int j = 0; j < 16; j += 8)
+			for (int i = 0; i < 8; i++)
+				t[i] += (float)((b[2 + j + i] & 15) - 8) * x[k + j + i] +
+					(float)((b[2 + j + i] >> 4) - 8) * x[k + j + i + 16];
+		s += (SUM8(t)) * gen_f16(b);
 	}
 	return s;
 }
@@ -186,12 +223,16 @@ static void gen_row_f32(const void *w, int64_t k0, int64_t kc, float *out)
 
 static void gen_row_f16(const void *w, int64_t k0, int64_t kc, float *out)
 {
-	cl_to_f32(CL_DTYPE_F16, (const uint16_t *)w + k0, kc, out);
+	const unsigned char *b = (const unsigned char *)w + 2 * k0;
+	for (int64_t k = 0; k < kc; k++)
+		out[k] = gen_f16(b + 2 * k);
 }
 
 static void gen_row_bf16(const void *w, int64_t k0, int64_t kc, float *out)
 {
-	cl_to_f32(CL_DTYPE_BF16, (const uint16_t *)w + k0, kc, out);
+	const unsigned char *b = (const unsigned char *)w + 2 * k0;
+	for (int64_t k = 0; k < kc; k++)
+		out[k] = gen_bf16(b + 2 * k);
 }
 
 static void gen_row_q8_0(const void *w, int64_t k0, int64_t kc, float *out)
@@ -304,6 +345,7 @@ static const struct cl_kern *const kern_all[] = {
 
 static void kern_init(void)
 {
+	f16_tab_init();
 	/* CL_KERNELS=generic (or avx2, ...) forces a set: for comparing paths
 	 * and for working around a suspected fault in one. */
 	const char *want = getenv("CL_KERNELS");
