@@ -131,7 +131,7 @@ static void test_matmul(void)
 				int64_t n = ns[ni];
 				float *x = malloc((size_t)(n * cols) * 4);
 				float *ref = malloc((size_t)(n * rows) * 4), *tol = malloc((size_t)(n * rows) * 4);
-				float *y = malloc((size_t)(n * rows) * 4);
+				float *y = malloc((size_t)(n * rows) * 4), *y1 = malloc((size_t)(n * rows) * 4);
 				fill(x, n * cols);
 				cl_matmul_ref(&w, x, n, ref);
 				abs_ref(&w, x, n, tol);
@@ -153,12 +153,20 @@ static void test_matmul(void)
 						 sets[s], cl_dtype_name(t), (long long)rows, (long long)cols,
 						 (long long)n);
 					t_begin(name);
-					/* Without a pool, then each pool size in turn. */
+					/* Without a pool, then each pool size in turn: the
+					 * same bits every time (a row's sum never depends on
+					 * which thread or how many computed it). */
 					for (int pi = -1; pi < 4; pi++) {
 						struct cl_pool *p = pi < 0 ? NULL : pools[pi];
 						for (int64_t k = 0; k < n * rows; k++)
 							y[k] = NAN;
 						cl_matmul(p, &w, x, n, y);
+						if (pi < 0)
+							memcpy(y1, y, (size_t)(n * rows) * 4);
+						else
+							T_CHECK(memcmp(y1, y, (size_t)(n * rows) * 4) == 0,
+								"threads %d: not the bits of the run without a pool",
+								cl_pool_size(p));
 						for (int64_t k = 0; k < n * rows; k++) {
 							float err = fabsf(y[k] - ref[k]);
 							T_CHECK(err <= tol[k] + 1e-30f,
@@ -173,6 +181,7 @@ static void test_matmul(void)
 				free(ref);
 				free(tol);
 				free(y);
+				free(y1);
 			}
 			free(wdata);
 		}
