@@ -5,7 +5,7 @@
  * Tolerances, and why:
  *   products   |y - y_ref| <= 2e-5 · Σ_k |w_k||x_k|.  The reference sums in
  *              double; the fast paths in f32, in 8 or 16 lanes over at most
- *              544 terms here, so each lane's sum is within ~70 roundings of
+ *              1056 terms here, so each lane's sum is within ~130 roundings of
  *              2^-24 and the lanes add a few more: 2e-5 leaves room.  Block
  *              types use the same dequantized weights (q·d is exact in f32)
  *              and x in f32, so the same bound holds for them.
@@ -109,9 +109,9 @@ static void test_matmul(void)
 	static const enum cl_dtype types[] = {CL_DTYPE_F32, CL_DTYPE_F16, CL_DTYPE_BF16, CL_DTYPE_Q8_0,
 					      CL_DTYPE_Q4_0};
 	/* rows, cols: cols odd and not a multiple of 8 or 16 where the type
-	 * allows; more than one tile of rows (24) and of columns (512). */
-	static const int64_t fshape[][2] = {{1, 1}, {5, 7}, {31, 33}, {50, 515}};
-	static const int64_t qshape[][2] = {{1, 32}, {7, 96}, {50, 544}};
+	 * allows; more than one tile of rows (24) and of columns (1024). */
+	static const int64_t fshape[][2] = {{1, 1}, {5, 7}, {31, 33}, {50, 515}, {29, 1037}};
+	static const int64_t qshape[][2] = {{1, 32}, {7, 96}, {50, 544}, {29, 1056}};
 	static const int64_t ns[] = {1, 2, 3, 7, 17, 64, 67};
 	static const int nthreads[] = {1, 2, 3, 5};
 	struct cl_pool *pools[4];
@@ -121,7 +121,7 @@ static void test_matmul(void)
 	for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
 		enum cl_dtype t = types[ti];
 		int q = t == CL_DTYPE_Q8_0 || t == CL_DTYPE_Q4_0;
-		size_t nshape = q ? 3 : 4;
+		size_t nshape = q ? 4 : 5;
 		for (size_t si = 0; si < nshape; si++) {
 			int64_t rows = q ? qshape[si][0] : fshape[si][0];
 			int64_t cols = q ? qshape[si][1] : fshape[si][1];
