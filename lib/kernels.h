@@ -16,10 +16,12 @@ struct cl_pool;
 struct cl_pool *cl_pool_new(int nthreads); /* nthreads <= 0: the cores available */
 void cl_pool_free(struct cl_pool *p);
 int cl_pool_size(const struct cl_pool *p);
-/* Run fn(arg, ith, nth) for ith = 0..nth-1 on the pool's threads (the caller
- * is one of them) and wait for all.  p may be NULL: runs fn(arg, 0, 1).
- * One caller at a time, and not from inside fn (the shares would wait on
- * each other). */
+/* Run fn(arg, ith, nth) once for each ith = 0..nth-1 on the pool's threads
+ * and wait for all.  The caller runs share 0, then any share no worker has
+ * started yet (a worker the OS has not scheduled does not hold a call up), so
+ * a share is not tied to one thread; per-share scratch indexed by ith is
+ * safe.  p may be NULL: runs fn(arg, 0, 1).  One caller at a time, and not
+ * from inside fn. */
 void cl_pool_run(struct cl_pool *p, void (*fn)(void *arg, int ith, int nth), void *arg);
 
 /* A weight matrix of rows x cols, row-major (rows = output features), each
