@@ -47,6 +47,11 @@ enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int q
 	out->cols = t->ndim > 1 ? t->shape[1] : 1;
 	if (!quantize || m->opts.quantize < 0 || (enum cl_dtype)m->opts.quantize == t->dtype)
 		return CL_OK;
+	/* Block types need rows of whole blocks of 32; a matrix whose rows are
+	 * not (stories260K's FFN of 172) keeps its stored type. */
+	enum cl_dtype to = (enum cl_dtype)m->opts.quantize;
+	if ((to == CL_DTYPE_Q8_0 || to == CL_DTYPE_Q4_0) && out->cols % 32 != 0)
+		return CL_OK;
 	struct cl_mat src = *out;
 	void *owned = NULL;
 	enum cl_status st = cl_mat_convert(&src, (enum cl_dtype)m->opts.quantize, out, &owned);

@@ -122,3 +122,33 @@ check_fails "a bad config.json value is named with its file and key" "config.jso
 	cl-forward -m "$TMP/badcfg"
 echo '{"model_type": "llama", "hidden_size": 64,' >"$TMP/badcfg/config.json"
 check_fails "a truncated config.json is an error naming the file" "config.json" cl-embed -m "$TMP/badcfg"
+
+# Quantised weights: perplexity of llama2.c's 256-token greedy run on
+# stories260K against f32 weights.  Measured: f16 x1.0000, q8_0 x1.0015,
+# q4_0 x1.076 (its FFN down projection, 172 wide, keeps f32: not whole blocks).
+name="--quantize f16, q8_0 and q4_0 keep stories260K's perplexity within x1.001, x1.01 and x1.15 of f32"
+if need_testdata "$name"; then
+	m=$TESTDATA/stories260K-hf-f32
+	ids_of "$REF/stories260K_f32_seq256_logits.json" >"$TMP/ids256"
+	bad=
+	for q in f32 f16 q8_0 q4_0; do
+		o=; [ $q = f32 ] || o="--quantize $q"
+		# shellcheck disable=SC2086
+		logits "$m" "$TMP/q_$q.npy" $o <"$TMP/ids256" || bad="$bad $q"
+	done
+	[ -z "$bad" ] && check "$name" $PY - "$TMP" "$REF/stories260K_f32_seq256_logits.json" <<'PY' || not_ok "$name" "failed:$bad"
+import json, sys
+import numpy as np
+tmp, ref = sys.argv[1], sys.argv[2]
+ids = np.array(json.load(open(ref))["input_ids"])
+def ppl(q):
+    a = np.load(f"{tmp}/q_{q}.npy").astype(np.float64)
+    m = a.max(1, keepdims=True)
+    lse = (np.log(np.exp(a - m).sum(1, keepdims=True)) + m)[:, 0]
+    return float(np.exp(-(a[np.arange(len(ids) - 1), ids[1:]] - lse[:-1]).mean()))
+base = ppl("f32")
+ratios = {q: ppl(q) / base for q in ("f16", "q8_0", "q4_0")}
+print("perplexity", round(base, 4), {q: round(r, 4) for q, r in ratios.items()})
+sys.exit(0 if ratios["f16"] < 1.001 and ratios["q8_0"] < 1.01 and ratios["q4_0"] < 1.15 else 1)
+PY
+fi
