@@ -236,6 +236,7 @@ int main(int argc, char **argv)
 	}
 	free(ids);
 	if (o.w) {
+		o.seq = 0; /* END belongs to no sequence */
 		put(&o, CL_REC_END, 0, -1, 0);
 		if ((st = cl_writer_close(o.w)))
 			die_status(st);
