@@ -126,7 +126,7 @@ check_fails "a truncated config.json is an error naming the file" "config.json" 
 # Quantised weights: perplexity of llama2.c's 256-token greedy run on
 # stories260K against f32 weights.  Measured: f16 x1.0000, q8_0 x1.0015,
 # q4_0 x1.076 (its FFN down projection, 172 wide, keeps f32: not whole blocks).
-name="--quantize f16, q8_0 and q4_0 keep stories260K's perplexity within x1.001, x1.01 and x1.15 of f32"
+name="--quantize f16, q8_0 and q4_0 keep stories260K's perplexity within x1.001, x1.01 and x1.15 of f32, batched and one position at a time"
 if need_testdata "$name"; then
 	m=$TESTDATA/stories260K-hf-f32
 	ids_of "$REF/stories260K_f32_seq256_logits.json" >"$TMP/ids256"
@@ -135,6 +135,9 @@ if need_testdata "$name"; then
 		o=; [ $q = f32 ] || o="--quantize $q"
 		# shellcheck disable=SC2086
 		logits "$m" "$TMP/q_$q.npy" $o <"$TMP/ids256" || bad="$bad $q"
+		# one position at a time, as in generation (8-bit activations for q8_0 and q4_0)
+		# shellcheck disable=SC2086
+		logits "$m" "$TMP/q_$q-1.npy" $o --batch 1 <"$TMP/ids256" || bad="$bad $q"
 	done
 	[ -z "$bad" ] && check "$name" $PY - "$TMP" "$REF/stories260K_f32_seq256_logits.json" <<'PY' || not_ok "$name" "failed:$bad"
 import json, sys
@@ -147,8 +150,32 @@ def ppl(q):
     lse = (np.log(np.exp(a - m).sum(1, keepdims=True)) + m)[:, 0]
     return float(np.exp(-(a[np.arange(len(ids) - 1), ids[1:]] - lse[:-1]).mean()))
 base = ppl("f32")
-ratios = {q: ppl(q) / base for q in ("f16", "q8_0", "q4_0")}
+ratios = {q: ppl(q) / base for q in ("f16", "q8_0", "q4_0", "f16-1", "q8_0-1", "q4_0-1")}
 print("perplexity", round(base, 4), {q: round(r, 4) for q, r in ratios.items()})
-sys.exit(0 if ratios["f16"] < 1.001 and ratios["q8_0"] < 1.01 and ratios["q4_0"] < 1.15 else 1)
+bound = {"f16": 1.001, "q8_0": 1.01, "q4_0": 1.15}
+sys.exit(0 if all(r < bound[q.split("-")[0]] for q, r in ratios.items()) else 1)
 PY
+fi
+
+# The fast kernels against the plain-C reference path (CL_KERNELS=generic),
+# through the whole model, for every weight type.  Batched products use f32
+# activations on both paths; one-position q8_0/q4_0 products quantize the
+# activations on the fast path (as llama.cpp does), which the perplexity
+# bound above covers.
+name="model logits through the fast kernels equal the plain-C reference path (1e-4) for f32, f16, bf16, q8_0, q4_0"
+if need_testdata "$name"; then
+	m=$TESTDATA/stories260K-hf-f32
+	ids_of "$REF/stories260K_f32_promptA_logits.json" >"$TMP/idsA"
+	bad=
+	for q in f32 f16 bf16 q8_0 q4_0; do
+		o=; [ $q = f32 ] || o="--quantize $q"
+		# shellcheck disable=SC2086
+		logits "$m" "$TMP/fast.npy" $o <"$TMP/idsA" &&
+			CL_KERNELS=generic logits "$m" "$TMP/ref.npy" $o <"$TMP/idsA" &&
+			$PY -c "
+import numpy as np, sys
+d = np.abs(np.load('$TMP/fast.npy') - np.load('$TMP/ref.npy')).max(); print('$q', d); sys.exit(0 if d <= 1e-4 else 1)" ||
+			bad="$bad $q"
+	done
+	[ -z "$bad" ] && ok "$name" || not_ok "$name" "differ:$bad"
 fi
