@@ -387,17 +387,20 @@ int cl_kernels_use(const char *name)
 
 /* -------------------------------------------------------------- drivers --- */
 
-/* The tile of a batched product: TILE_R rows x TILE_K columns of f32, 96 KiB,
- * on the stack of each thread (no allocation per call), in L2 while it is
- * used by the whole batch; a block of TILE_I rows of x (TILE_I x TILE_K
- * floats, 256 KiB) streams through beside it.  TILE_K is a multiple of 32, so
- * a tile never splits a quantized block.  Measured on Zen 1 (512 KiB L2),
- * 128 x 2048 x 2048 in f16, one thread: TILE_K 256: 29, 512: 32, 1024: 33.5,
- * 2048 (TILE_I 32): 34.5 GFLOP/s; TILE_R 12 to 48 and TILE_I 32 to 128 made
- * no difference beyond noise. */
+/* The tile of a batched product: TILE_R rows x TILE_K columns of f32, 192
+ * KiB, on the stack of each thread (no allocation per call), in L2 while it
+ * is used by a block of TILE_I rows of x (TILE_I x TILE_K floats, 256 KiB).
+ * TILE_K is a multiple of 32, so a tile never splits a quantized block.
+ * Measured on Zen 1 (512 KiB L2), 128 x 2048 x 2048 in f16, one thread:
+ * TILE_K 256: 29, 512: 32, 1024: 33.5, 2048 (TILE_I 32): 34.5 GFLOP/s.  In a
+ * whole model the difference is larger: a tile of whole 4 KiB rows touches
+ * half as many pages per element, and with gigabytes of weights in 4 KiB
+ * pages the page walks cost as much as the conversion to f32 (TinyLlama
+ * 1.1B f16, a 128-token prompt, one thread: 16.7 s with 1024, 12.5 s with
+ * 2048). */
 #define TILE_R 24
-#define TILE_K 1024
-#define TILE_I 64
+#define TILE_K 2048
+#define TILE_I 32
 #define MATVEC_CHUNK 16
 /* Longest row whose x is quantized to 8 bits on the caller's stack (40 KiB;
  * the widest layer of a 70B Llama is 28672); longer rows take the f32 path. */

@@ -109,9 +109,9 @@ static void test_matmul(void)
 	static const enum cl_dtype types[] = {CL_DTYPE_F32, CL_DTYPE_F16, CL_DTYPE_BF16, CL_DTYPE_Q8_0,
 					      CL_DTYPE_Q4_0};
 	/* rows, cols: cols odd and not a multiple of 8 or 16 where the type
-	 * allows; more than one tile of rows (24) and of columns (1024). */
-	static const int64_t fshape[][2] = {{1, 1}, {5, 7}, {31, 33}, {50, 515}, {29, 1037}};
-	static const int64_t qshape[][2] = {{1, 32}, {7, 96}, {50, 544}, {29, 1056}};
+	 * allows; more than one tile of rows (24) and of columns (2048). */
+	static const int64_t fshape[][2] = {{1, 1}, {5, 7}, {31, 33}, {50, 515}, {29, 2061}};
+	static const int64_t qshape[][2] = {{1, 32}, {7, 96}, {50, 544}, {29, 2080}};
 	static const int64_t ns[] = {1, 2, 3, 7, 17, 64, 67};
 	static const int nthreads[] = {1, 2, 3, 5};
 	struct cl_pool *pools[4];
