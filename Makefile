@@ -87,7 +87,7 @@ check:
 demo:
 	scripts/setup
 	$(MAKE) all
-	bin/cl-complete "def fibonacci("
+	bin/cl-complete --greedy --repetition-penalty 1.3 --max-new-tokens 64 "def fibonacci("
 
 fuzz:
 	scripts/fuzz
