@@ -132,48 +132,42 @@ AVX2 static float avx2_dot_w_f32(const void *w, const float *x, int64_t n)
 	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
-AVX2 static float avx2_dot_f16(const void *w, const float *x, int64_t n)
+/* The dot of a row of 16-bit weights with x: one body for f16 and bf16,
+ * inlined into each with a constant `bf`, so the branch in load16 folds. */
+AVX2_INLINE __m256 load16(const uint16_t *p, int bf)
 {
-	const uint16_t *h = w;
+	return bf ? load_bf16(p) : load_f16(p);
+}
+
+AVX2_INLINE float dot16(const uint16_t *h, const float *x, int64_t n, int bf)
+{
 	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
 	int64_t k = 0;
 	for (; k + 32 <= n; k += 32) {
 		PREFETCH(h + k);
-		s0 = _mm256_fmadd_ps(load_f16(h + k), _mm256_loadu_ps(x + k), s0);
-		s1 = _mm256_fmadd_ps(load_f16(h + k + 8), _mm256_loadu_ps(x + k + 8), s1);
-		s2 = _mm256_fmadd_ps(load_f16(h + k + 16), _mm256_loadu_ps(x + k + 16), s2);
-		s3 = _mm256_fmadd_ps(load_f16(h + k + 24), _mm256_loadu_ps(x + k + 24), s3);
+		s0 = _mm256_fmadd_ps(load16(h + k, bf), _mm256_loadu_ps(x + k), s0);
+		s1 = _mm256_fmadd_ps(load16(h + k + 8, bf), _mm256_loadu_ps(x + k + 8), s1);
+		s2 = _mm256_fmadd_ps(load16(h + k + 16, bf), _mm256_loadu_ps(x + k + 16), s2);
+		s3 = _mm256_fmadd_ps(load16(h + k + 24, bf), _mm256_loadu_ps(x + k + 24), s3);
 	}
 	for (; k + 8 <= n; k += 8)
-		s0 = _mm256_fmadd_ps(load_f16(h + k), _mm256_loadu_ps(x + k), s0);
+		s0 = _mm256_fmadd_ps(load16(h + k, bf), _mm256_loadu_ps(x + k), s0);
 	if (k < n) {
 		uint16_t t[8] = {0};
 		memcpy(t, h + k, (size_t)(n - k) * 2);
-		s1 = _mm256_fmadd_ps(load_f16(t), _mm256_maskload_ps(x + k, tail_mask(n - k)), s1);
+		s1 = _mm256_fmadd_ps(load16(t, bf), _mm256_maskload_ps(x + k, tail_mask(n - k)), s1);
 	}
 	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
+AVX2 static float avx2_dot_f16(const void *w, const float *x, int64_t n)
+{
+	return dot16(w, x, n, 0);
+}
+
 AVX2 static float avx2_dot_bf16(const void *w, const float *x, int64_t n)
 {
-	const uint16_t *h = w;
-	__m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-	int64_t k = 0;
-	for (; k + 32 <= n; k += 32) {
-		PREFETCH(h + k);
-		s0 = _mm256_fmadd_ps(load_bf16(h + k), _mm256_loadu_ps(x + k), s0);
-		s1 = _mm256_fmadd_ps(load_bf16(h + k + 8), _mm256_loadu_ps(x + k + 8), s1);
-		s2 = _mm256_fmadd_ps(load_bf16(h + k + 16), _mm256_loadu_ps(x + k + 16), s2);
-		s3 = _mm256_fmadd_ps(load_bf16(h + k + 24), _mm256_loadu_ps(x + k + 24), s3);
-	}
-	for (; k + 8 <= n; k += 8)
-		s0 = _mm256_fmadd_ps(load_bf16(h + k), _mm256_loadu_ps(x + k), s0);
-	if (k < n) {
-		uint16_t t[8] = {0};
-		memcpy(t, h + k, (size_t)(n - k) * 2);
-		s1 = _mm256_fmadd_ps(load_bf16(t), _mm256_maskload_ps(x + k, tail_mask(n - k)), s1);
-	}
-	return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+	return dot16(w, x, n, 1);
 }
 
 /* Block dots: Σ q·x over the block, then one multiply by d; two block
