@@ -9,10 +9,14 @@ REF=${TESTDATA:+$TESTDATA/reference}
 
 ids_of() { $PY -c "import json,sys; print(' '.join(map(str, json.load(open(sys.argv[1]))['input_ids'])))" "$1"; }
 
-# logits MODEL OUT.npy [cl-forward options]: ids on stdin to logits in OUT.npy
+# logits MODEL OUT.npy [cl-forward options]: ids on stdin to logits in OUT.npy.
+# The embeddings go through a file, not a pipe: cl-forward batches what has
+# already arrived, so through a pipe the batches (and with --quantize q8_0 or
+# q4_0 the path of a one-position batch) would depend on timing.
 logits() {
 	local m=$1 out=$2; shift 2
-	cl-tokenize -m "$m" --from-ids | cl-embed -m "$m" | cl-forward -m "$m" "$@" >"$TMP/l.cls" &&
+	cl-tokenize -m "$m" --from-ids | cl-embed -m "$m" >"$TMP/l.emb" &&
+		cl-forward -m "$m" "$@" <"$TMP/l.emb" >"$TMP/l.cls" &&
 		cl-dump --npy "$out" "$TMP/l.cls"
 }
 
