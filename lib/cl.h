@@ -300,6 +300,12 @@ enum cl_status cl_model_forward(struct cl_model *m, struct cl_kv *kv, int32_t po
 				const float *x, float *logits, int all);
 /* Compute seconds spent in cl_model_forward so far (for --stats). */
 double cl_model_seconds(const struct cl_model *m);
+/* Write the model's weights as converted at load (opts.quantize) into dir, a
+ * new or empty directory, as a checkpoint that loads without converting:
+ * config.json and the tokenizer files copied, and one model.safetensors with
+ * every tensor (block types as U8 named in "cl.quant.NAME" metadata; see
+ * cl-quantize(1), FILE FORMAT).  Llama family only. */
+enum cl_status cl_model_save(const struct cl_model *m, const char *dir);
 
 /* ------------------------------------------------------------- sampler --- */
 /* Pure functions over a vector of logits and a sequence's history. */

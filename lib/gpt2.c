@@ -87,7 +87,14 @@ static enum cl_status get(struct cl_model *m, const char *name, int64_t d0, int6
 	snprintf(b, sizeof b, "%s%s", G->other, name);
 	const char *names[] = {a, b, NULL};
 	int64_t shape[2] = {d0, d1};
-	return cl_weights_get_any(m->w, names, d1 ? 2 : 1, shape, t);
+	enum cl_status st = cl_weights_get_any(m->w, names, d1 ? 2 : 1, shape, t);
+	/* Conv1D weights are transposed element by element at load, which a
+	 * block type cannot be; cl-quantize writes none for GPT-2. */
+	if (!st && (t->dtype == CL_DTYPE_Q8_0 || t->dtype == CL_DTYPE_Q4_0))
+		return cl_error(CL_ERR_UNSUPPORTED, "%s: %s: %s: block-quantized weights are read for "
+				"Llama-family models only (use --quantize at load)",
+				t->file, t->name, cl_dtype_name(t->dtype));
+	return st;
 }
 
 static enum cl_status get_vec(struct cl_model *m, const char *name, int64_t n, const float **out)

@@ -195,7 +195,11 @@ static enum cl_status llama_load(struct cl_model *m, const cJSON *cfg, const cha
 	if ((st = get_vec(m, "model.norm.weight", dim, &L->norm)))
 		return st;
 	if (tie && !cl_weights_has(m->w, "lm_head.weight")) {
-		if ((st = cl_model_mat(m, &t, 1, &L->lm_head)))
+		/* A converted copy is saved (cl_model_save) as lm_head.weight,
+		 * which this loader then takes, tied or not. */
+		struct cl_tensor th = t;
+		th.name = "lm_head.weight";
+		if ((st = cl_model_mat(m, &th, 1, &L->lm_head)))
 			return st;
 	} else if ((st = get_mat(m, "lm_head.weight", V, dim, &L->lm_head))) {
 		return st;

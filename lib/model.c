@@ -52,12 +52,27 @@ enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int q
 	enum cl_dtype to = (enum cl_dtype)m->opts.quantize;
 	if ((to == CL_DTYPE_Q8_0 || to == CL_DTYPE_Q4_0) && out->cols % 32 != 0)
 		return CL_OK;
+	if (t->dtype == CL_DTYPE_Q8_0 || t->dtype == CL_DTYPE_Q4_0)
+		return cl_error(CL_ERR_UNSUPPORTED, "%s: %s is stored as %s; --quantize %s starts from "
+				"f32, f16 or bf16 weights (the original checkpoint)", t->file, t->name,
+				cl_dtype_name(t->dtype), cl_dtype_name(to));
 	struct cl_mat src = *out;
 	void *owned = NULL;
 	enum cl_status st = cl_mat_convert(&src, (enum cl_dtype)m->opts.quantize, out, &owned);
 	if (st)
 		return st;
-	return cl_model_own(m, owned);
+	if ((st = cl_model_own(m, owned)))
+		return st;
+	if (m->n_conv == m->cap_conv) {
+		int ncap = m->cap_conv ? 2 * m->cap_conv : 64;
+		struct cl_model_conv *n = realloc(m->conv, (size_t)ncap * sizeof *n);
+		if (!n)
+			return cl_error(CL_ERR_NOMEM, "%s: out of memory", m->dir);
+		m->conv = n;
+		m->cap_conv = ncap;
+	}
+	m->conv[m->n_conv++] = (struct cl_model_conv){t->name, *out};
+	return CL_OK;
 }
 
 enum cl_status cl_model_vec(struct cl_model *m, const struct cl_tensor *t, const float **out)
@@ -83,6 +98,7 @@ void cl_model_free(struct cl_model *m)
 	for (int i = 0; i < m->n_owned; i++)
 		free(m->owned[i]);
 	free(m->owned);
+	free(m->conv);
 	cl_pool_free(m->pool);
 	cl_weights_free(m->w);
 	free(m);

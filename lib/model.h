@@ -32,6 +32,12 @@ struct cl_family_ops {
  * longer runs into batches of this size. */
 #define CL_BATCH 64
 
+/* A weight converted at load (--quantize), under the name it is saved as. */
+struct cl_model_conv {
+	const char *name;          /* in the checkpoint's header, or a static string */
+	struct cl_mat mat;
+};
+
 struct cl_model {
 	struct cl_model_info info;
 	const struct cl_family_ops *fam;
@@ -42,6 +48,8 @@ struct cl_model {
 	struct cl_mat embed;       /* (n_vocab, dim) token embeddings */
 	void **owned;              /* buffers made at load (converted weights) */
 	int n_owned, cap_owned;
+	struct cl_model_conv *conv; /* the weights converted at load, for cl_model_save */
+	int n_conv, cap_conv;
 	void *impl;                /* the family's state */
 	double seconds;            /* compute time in forward */
 };
@@ -55,8 +63,9 @@ struct cl_kv {
 };
 
 /* Take a weight as a matrix, converted to opts.quantize when asked (the
- * converted copy is owned by the model).  `quantize` 0 keeps the stored type
- * whatever opts say (norms, embeddings used as rows). */
+ * converted copy is owned by the model, and listed in m->conv under t->name
+ * for cl_model_save).  `quantize` 0 keeps the stored type whatever opts say
+ * (norms, embeddings used as rows). */
 enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int quantize, struct cl_mat *out);
 /* A 1-D weight (a norm's scale or a bias) as f32, owned by the model. */
 enum cl_status cl_model_vec(struct cl_model *m, const struct cl_tensor *t, const float **out);

@@ -347,6 +347,69 @@ static enum cl_status check_overlap(struct cl_weights *w, int64_t first)
 	return s;
 }
 
+/* cl's own keys in __metadata__ (cl-quantize(1), FILE FORMAT): "cl.format",
+ * the version, and "cl.quant.NAME": "q8_0" or "q4_0" for each tensor NAME
+ * stored as U8 [rows, row bytes] in blocks of 32; that entry then reads as
+ * the block type with its logical shape [rows, cols].  Other keys are
+ * ignored, as safetensors readers do. */
+static enum cl_status read_cl_meta(struct cl_weights *w, const struct st_file *f, const cJSON *meta,
+				   int64_t first)
+{
+	const char *path = f->path;
+	if (!meta)
+		return CL_OK;
+	const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(meta, "cl.format");
+	int nquant = 0;
+	const cJSON *v;
+	cJSON_ArrayForEach(v, meta) {
+		if (!cJSON_IsString(v))
+			return cl_error(CL_ERR_FORMAT, "%s: __metadata__: %s: expected a string", path,
+					v->string);
+		nquant += strncmp(v->string, "cl.quant.", 9) == 0;
+	}
+	if (fmt) {
+		char want[16];
+		snprintf(want, sizeof want, "%d", CL_WEIGHTS_FORMAT);
+		if (strcmp(fmt->valuestring, want) != 0)
+			return cl_error(CL_ERR_UNSUPPORTED,
+					"%s: cl.format \"%.32s\": this cl reads version %s", path,
+					fmt->valuestring, want);
+	} else if (nquant) {
+		return cl_error(CL_ERR_FORMAT, "%s: cl.quant keys without cl.format", path);
+	}
+	cJSON_ArrayForEach(v, meta) {
+		if (strncmp(v->string, "cl.quant.", 9) != 0)
+			continue;
+		const char *name = v->string + 9;
+		enum cl_dtype dt;
+		if (strcmp(v->valuestring, "q8_0") == 0)
+			dt = CL_DTYPE_Q8_0;
+		else if (strcmp(v->valuestring, "q4_0") == 0)
+			dt = CL_DTYPE_Q4_0;
+		else
+			return cl_error(CL_ERR_UNSUPPORTED, "%s: %s: cl.quant \"%.32s\": expected q8_0 or q4_0",
+					path, name, v->valuestring);
+		struct entry *e = NULL;
+		for (int64_t i = first; i < w->nents && !e; i++)
+			if (strcmp(w->ents[i].name, name) == 0)
+				e = &w->ents[i];
+		if (!e)
+			return cl_error(CL_ERR_FORMAT, "%s: cl.quant.%s: no such tensor in this file", path, name);
+		if (e->dtype != CL_DTYPE_COUNT || strcmp(e->stype, "U8") != 0 || e->ndim != 2)
+			return cl_error(CL_ERR_FORMAT, "%s: %s: cl.quant %s wants a 2-D U8 tensor, found %d-D %s",
+					path, name, v->valuestring, e->ndim, e->stype);
+		int64_t bb = (int64_t)cl_dtype_size(dt, 32);
+		if (e->shape[1] % bb != 0 || e->shape[1] == 0)
+			return cl_error(CL_ERR_FORMAT,
+					"%s: %s: %lld bytes a row is not a whole number of %s blocks (%lld bytes)",
+					path, name, (long long)e->shape[1], v->valuestring, (long long)bb);
+		e->dtype = dt;
+		e->shape[1] = e->shape[1] / bb * 32;
+		snprintf(e->stype, sizeof e->stype, "%s", dt == CL_DTYPE_Q8_0 ? "Q8_0" : "Q4_0");
+	}
+	return CL_OK;
+}
+
 /* Map the file and read its header into w's entries. */
 static enum cl_status open_file(struct cl_weights *w, const char *path)
 {
@@ -416,8 +479,13 @@ static enum cl_status open_file(struct cl_weights *w, const char *path)
 	const cJSON *v;
 	cJSON_ArrayForEach(v, j) {
 		const char *name = v->string;
-		if (strcmp(name, "__metadata__") == 0)
+		if (strcmp(name, "__metadata__") == 0) {
+			if (!cJSON_IsObject(v)) {
+				s = cl_error(CL_ERR_FORMAT, "%s: __metadata__: expected an object", path);
+				break;
+			}
 			continue;
+		}
 		struct entry e;
 		memset(&e, 0, sizeof e);
 		e.file = fi;
@@ -433,6 +501,8 @@ static enum cl_status open_file(struct cl_weights *w, const char *path)
 		}
 		w->bytes += e.end - e.begin;
 	}
+	if (!s)
+		s = read_cl_meta(w, f, cJSON_GetObjectItemCaseSensitive(j, "__metadata__"), first);
 	cJSON_Delete(j);
 	if (s)
 		return s;
@@ -655,6 +725,7 @@ static void view(const struct cl_weights *w, const struct entry *e, struct cl_te
 {
 	const struct st_file *f = &w->files[e->file];
 	memset(t, 0, sizeof *t);
+	t->name = e->name;
 	t->data = f->data + e->begin;
 	t->dtype = e->dtype;
 	t->ndim = e->ndim;
@@ -679,7 +750,8 @@ static enum cl_status check(const struct cl_weights *w, const struct entry *e, i
 {
 	const char *path = w->files[e->file].path;
 	if (e->dtype == CL_DTYPE_COUNT)
-		return cl_error(CL_ERR_UNSUPPORTED, "%s: %s: dtype %s is not supported (F32, F16 or BF16)",
+		return cl_error(CL_ERR_UNSUPPORTED,
+				"%s: %s: dtype %s is not supported (F32, F16, BF16, or cl-quantize's Q8_0 and Q4_0)",
 				path, e->name, e->stype);
 	if (shape) {
 		int same = ndim == e->ndim;

@@ -19,16 +19,23 @@
 #define CL_TENSOR_MAX_DIMS 8
 
 struct cl_tensor {
+	const char *name;       /* as in the header */
 	const void *data;       /* (shape...) row-major, in the mapping; may be unaligned */
-	enum cl_dtype dtype;    /* CL_DTYPE_COUNT when stype is not F32/F16/BF16 */
+	enum cl_dtype dtype;    /* CL_DTYPE_COUNT when stype is not F32/F16/BF16, or a
+				 * U8 that cl.quant names Q8_0/Q4_0 (cl-quantize(1)) */
 	int ndim;
-	int64_t shape[CL_TENSOR_MAX_DIMS];
+	int64_t shape[CL_TENSOR_MAX_DIMS]; /* logical: [rows, cols] for Q8_0/Q4_0 */
 	const char *file;       /* the file it is in, for messages */
 	const char *stype;      /* the safetensors dtype as written: "F32", "I8", ... */
 	uint64_t nbytes;
 };
 
 struct cl_weights; /* the checkpoint's safetensors files, memory-mapped read-only */
+
+/* The version of cl's own safetensors metadata ("cl.format") this reads and
+ * writes: block-quantized tensors stored as U8 [rows, row bytes] and named in
+ * "cl.quant.NAME" keys (man cl-quantize(1), FILE FORMAT). */
+#define CL_WEIGHTS_FORMAT 1
 
 /* dir holds model.safetensors, or model.safetensors.index.json naming shards
  * ("weight_map"), or a single *.safetensors file of another name; dir may also
@@ -41,7 +48,8 @@ int cl_weights_has(const struct cl_weights *w, const char *name);
 /* Number of tensors, and the total bytes of their data. */
 int64_t cl_weights_count(const struct cl_weights *w);
 uint64_t cl_weights_bytes(const struct cl_weights *w);
-/* Look a tensor up and check that its dtype is F32/F16/BF16 and its shape
+/* Look a tensor up and check that its dtype is F32/F16/BF16 (or Q8_0/Q4_0,
+ * from cl-quantize) and its shape
  * equals `shape` (ndim entries); otherwise an error such as
  * "DIR/model-00002-of-00003.safetensors: model.layers.3.mlp.up_proj.weight:
  * expected shape [11008, 4096], found [4096, 11008]" or

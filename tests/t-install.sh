@@ -10,7 +10,7 @@ if ! make -s install PREFIX="$p" >"$TMP/log" 2>&1; then
 fi
 ok "make install PREFIX=... succeeds"
 missing=
-for f in bin/cl-tokenize bin/cl-embed bin/cl-forward bin/cl-sample bin/cl-detok bin/cl-dump bin/cl-complete \
+for f in bin/cl-tokenize bin/cl-embed bin/cl-forward bin/cl-sample bin/cl-detok bin/cl-dump bin/cl-complete bin/cl-quantize \
 	lib/libcl.a include/cl.h lib/pkgconfig/libcl.pc share/man/man5/cl-stream.5 share/man/man1/cl-forward.1; do
 	[ -e "$p/$f" ] || missing="$missing $f"
 done
@@ -36,7 +36,7 @@ if [ -f models/cl-python-small/config.json ]; then
 else
 	skip "$name" "the shipped model is not in models/ yet"
 fi
-for prog in cl-tokenize cl-embed cl-forward cl-sample cl-detok cl-dump cl-complete; do
+for prog in cl-tokenize cl-embed cl-forward cl-sample cl-detok cl-dump cl-complete cl-quantize; do
 	name="every option $prog --help names is in its man page"
 	opts_help=$("$p/bin/$prog" --help 2>&1 | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u)
 	opts_man=$(sed 's/\\-/-/g' "man/$prog.1" | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u)
