@@ -33,7 +33,12 @@ static void touch(void *arg, const char *name, const struct cl_tensor *t)
 	int64_t other[CL_TENSOR_MAX_DIMS + 1] = { 1 };
 	(void)cl_weights_get(w, name, t->ndim + 1 > CL_TENSOR_MAX_DIMS ? 1 : t->ndim + 1, other, &u);
 	if (s == CL_OK && t->dtype != CL_DTYPE_F32 && t->dtype != CL_DTYPE_F16 &&
-	    t->dtype != CL_DTYPE_BF16)
+	    t->dtype != CL_DTYPE_BF16 && t->dtype != CL_DTYPE_Q8_0 && t->dtype != CL_DTYPE_Q4_0)
+		__builtin_trap();
+	/* A block type (cl.quant) covers exactly rows x its row bytes. */
+	if (s == CL_OK && (t->dtype == CL_DTYPE_Q8_0 || t->dtype == CL_DTYPE_Q4_0) &&
+	    (t->ndim != 2 || t->shape[1] % 32 != 0 ||
+	     t->nbytes != (uint64_t)t->shape[0] * cl_dtype_size(t->dtype, t->shape[1])))
 		__builtin_trap();
 }
 
