@@ -100,8 +100,7 @@ static void flush_last(struct seq *s)
 	}
 }
 
-static uint64_t positions;
-static int stats_threads;
+static uint64_t positions, batches;
 
 /* --stats, at any exit that is not an error, including the quiet one when the
  * reader of our output went away (in the loop, cl-sample ends first). */
@@ -115,9 +114,10 @@ static void print_stats(void)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	double sec = cl_model_seconds(model);
-	fprintf(stderr, "%s: stats: positions=%llu seconds=%.6f ms_per_position=%.3f threads=%d "
-		"weight_bytes=%llu params=%llu peak_rss_mib=%.1f\n", prog, (unsigned long long)positions, sec,
-		positions ? 1e3 * sec / (double)positions : 0.0, stats_threads,
+	fprintf(stderr, "%s: stats: positions=%llu batches=%llu seconds=%.6f ms_per_position=%.3f threads=%d "
+		"weight_bytes=%llu params=%llu peak_rss_mib=%.1f\n", prog, (unsigned long long)positions,
+		(unsigned long long)batches, sec,
+		positions ? 1e3 * sec / (double)positions : 0.0, mi->threads,
 		(unsigned long long)mi->weight_bytes, (unsigned long long)mi->n_params,
 		(double)ru.ru_maxrss / 1024.0);
 }
@@ -170,7 +170,6 @@ int main(int argc, char **argv)
 		die_status(st);
 	mi = cl_model_info(model);
 	if (stats) {
-		stats_threads = opts.threads;
 		atexit(print_stats);
 	}
 	struct cl_tokenizer *tok = NULL;
@@ -262,8 +261,9 @@ int main(int argc, char **argv)
 			cl_record_vector(r, &rec, x + (size_t)n * dim);
 			n++;
 			/* Take the next record into the batch only if it is already
-			 * here: never wait for input that a position does not need. */
-			if (n == batch || (rec.flags & CL_FLAG_SAMPLE) || !cl_reader_ready(r))
+			 * here (buffered, or waiting in the file or pipe): never wait
+			 * for input that a position does not need. */
+			if (n == batch || (rec.flags & CL_FLAG_SAMPLE) || !cl_reader_waiting(r))
 				break;
 			if ((st = cl_reader_next(r, &rec)) != CL_OK)
 				break;
@@ -278,6 +278,7 @@ int main(int argc, char **argv)
 		if ((st = cl_model_forward(model, s->kv, (int32_t)meta[0].pos, n, x, logits, all)))
 			die(EXIT_DATA, "stdin: seq %u: %s", meta[0].seq, cl_errmsg());
 		positions += (uint64_t)n;
+		batches++;
 		if (all) {
 			for (int k = 0; k < n; k++) {
 				struct cl_record o = meta[k];

@@ -168,6 +168,11 @@ const struct cl_stream_info *cl_reader_info(struct cl_reader *r, enum cl_status 
 enum cl_status cl_reader_next(struct cl_reader *r, struct cl_record *rec);
 /* Whether a whole record is already buffered (the next call won't block). */
 int cl_reader_ready(struct cl_reader *r);
+/* Whether the next record is buffered or input is waiting: a regular file
+ * always, a pipe once its writer has written.  The next call then waits at
+ * most for the rest of a record its writer is writing, never for a record
+ * that is yet to be made (cl-forward batches a prompt this way). */
+int cl_reader_waiting(struct cl_reader *r);
 /* Vector payload as f32 (converts f16/bf16); `out` has rec->n floats. */
 void cl_record_vector(const struct cl_reader *r, const struct cl_record *rec, float *out);
 
@@ -273,6 +278,7 @@ struct cl_model_info {
 	enum cl_dtype wtype;    /* the type most weights are stored in */
 	uint64_t n_params;
 	uint64_t weight_bytes;  /* bytes read per token (weights as used) */
+	int32_t threads;        /* threads the forward pass runs on */
 };
 
 struct cl_model;

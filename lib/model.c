@@ -141,6 +141,7 @@ enum cl_status cl_model_load(const char *dir, const struct cl_model_opts *opts, 
 		st = cl_error(CL_ERR_NOMEM, "%s: cannot start threads", dir);
 		goto fail;
 	}
+	m->info.threads = cl_pool_size(m->pool);
 	cJSON_Delete(cfg);
 	*out = m;
 	return CL_OK;

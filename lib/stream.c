@@ -11,6 +11,8 @@
  */
 #include <cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,12 +91,29 @@ struct cl_reader {
 	uint64_t nrec;   /* records read, for messages */
 };
 
+/* A pipe's buffer to 1 MiB where the system allows (Linux: up to
+ * /proc/sys/fs/pipe-max-size, 1 MiB by default): 128 embeddings of 2048
+ * floats then fit, so the writer runs a whole prompt ahead and cl-forward
+ * finds it waiting as one batch, where 64 KiB held 7.  Nothing waits on
+ * the larger buffer: records are still flushed one by one. */
+static void grow_pipe(int fd)
+{
+#ifdef F_SETPIPE_SZ
+	struct stat sb;
+	if (fstat(fd, &sb) == 0 && S_ISFIFO(sb.st_mode))
+		(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+#else
+	(void)fd;
+#endif
+}
+
 struct cl_reader *cl_reader_open(int fd, const char *name)
 {
 	struct cl_reader *r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;
 	r->fd = fd;
+	grow_pipe(fd);
 	snprintf(r->name, sizeof r->name, "%s", strcmp(name, "-") == 0 ? "stdin" : name);
 	r->cap = 1 << 16;
 	r->buf = malloc(r->cap);
@@ -386,6 +405,25 @@ int cl_reader_ready(struct cl_reader *r)
 	return avail >= REC_SIZE + (size_t)rd32(r->buf + r->off + 24);
 }
 
+int cl_reader_waiting(struct cl_reader *r)
+{
+	if (cl_reader_ready(r))
+		return 1;
+	size_t avail = r->len - r->off;
+	if (!r->have_info || r->eof || (avail > 0 && r->buf[r->off] == 0x89))
+		return 0;
+	/* Part of a record is here: its writer wrote it whole, so the rest is
+	 * on its way (or the pipe was full and our read frees it). */
+	if (avail > 0)
+		return 1;
+	struct pollfd p = {.fd = r->fd, .events = POLLIN};
+	int k;
+	do
+		k = poll(&p, 1, 0);
+	while (k < 0 && errno == EINTR);
+	return k > 0 && (p.revents & POLLIN);
+}
+
 void cl_record_vector(const struct cl_reader *r, const struct cl_record *rec, float *out)
 {
 	cl_to_f32(r->info.dtype, rec->data, rec->n, out);
@@ -481,6 +519,7 @@ struct cl_writer *cl_writer_open(int fd, const char *name, const struct cl_strea
 	struct stat sb;
 	w->flush_each = fstat(fd, &sb) == 0 &&
 			(S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode) || S_ISCHR(sb.st_mode));
+	grow_pipe(fd);
 	if (!(json = info_json(info))) {
 		st = cl_error(CL_ERR_NOMEM, "%s: out of memory", w->name);
 		goto fail;
