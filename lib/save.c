@@ -112,21 +112,14 @@ static void plan_source(void *arg, const char *name, const struct cl_tensor *t)
 	o->nbytes = t->nbytes;
 }
 
+/* cl_write_all, with the file named in the message. */
 static enum cl_status write_all(int fd, const char *path, const void *buf, uint64_t n)
 {
-	const unsigned char *b = buf;
-	while (n > 0) {
-		size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
-		ssize_t w = write(fd, b, chunk);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return cl_error(CL_ERR_IO, "%s:", path);
-		}
-		b += w;
-		n -= (uint64_t)w;
-	}
-	return CL_OK;
+	if (!cl_write_all(fd, buf, (size_t)n))
+		return CL_OK;
+	char why[256];
+	snprintf(why, sizeof why, "%s", cl_errmsg());
+	return cl_error(CL_ERR_IO, "%s: %s", path, why);
 }
 
 static enum cl_status copy_file(const char *from, const char *to)
