@@ -24,7 +24,7 @@ static void usage(int code)
 		"  --ctx N         positions per sequence's cache (default: max_position_embeddings,\n"
 		"                  capped so a cache takes at most a quarter of memory)\n"
 		"  --threads N     threads (default: the cores available)\n"
-		"  --batch N       at most N positions per pass through the layers (default 64)\n"
+		"  --batch N       at most N positions per pass through the layers (default 128)\n"
 		"  --quantize TYPE convert weights at load: f16, bf16, q8_0 or q4_0\n"
 		"  --dtype TYPE    element type of the logits written (default f32)\n"
 		"  --stats         at exit, report on standard error: positions, compute seconds\n"
@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 {
 	const char *dir = NULL;
 	int last = 0, stats = 0, i;
-	long ctx_opt = 0, batch = 64;
+	long ctx_opt = 0, batch = CL_BATCH_MAX;
 	enum cl_dtype dtype = CL_DTYPE_F32;
 	struct cl_model_opts opts;
 	cl_model_opts_init(&opts);
@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 		else if ((v = opt_arg(argc, argv, &i, "--ctx")))
 			ctx_opt = opt_long("--ctx", v, 1, 1 << 24);
 		else if ((v = opt_arg(argc, argv, &i, "--batch")))
-			batch = opt_long("--batch", v, 1, 64);
+			batch = opt_long("--batch", v, 1, CL_BATCH_MAX);
 		else if ((v = opt_arg(argc, argv, &i, "--threads")))
 			opts.threads = (int)opt_long("--threads", v, 1, 1024);
 		else if ((v = opt_arg(argc, argv, &i, "--quantize"))) {
@@ -221,7 +221,7 @@ int main(int argc, char **argv)
 		die_status(st);
 
 	/* A batch: consecutive positions of one sequence that are already here. */
-	enum { B = 64 };
+	enum { B = CL_BATCH_MAX };
 	int64_t dim = mi->dim, V = mi->n_vocab;
 	float *x = malloc((size_t)B * dim * sizeof *x);          /* (B, dim) */
 	float *logits = malloc((size_t)B * V * sizeof *logits);  /* (B, V) */

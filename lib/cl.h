@@ -298,6 +298,11 @@ int32_t cl_kv_ctx(const struct cl_kv *kv);
 /* Bytes a cache of ctx positions takes. */
 uint64_t cl_kv_bytes(const struct cl_model *m, int32_t ctx);
 
+/* The most positions cl_model_forward runs through the layers at once;
+ * longer runs are cut into batches of this size.  A batch reads each weight
+ * once, so a prompt of up to this many positions costs one pass over them. */
+#define CL_BATCH_MAX 128
+
 /* Run n positions pos..pos+n-1 whose input embeddings are x (n, dim).
  * pos may be at most cl_kv_len(kv): a smaller pos rewinds the cache to it.
  * logits: (n, n_vocab) when all is non-zero, else (n_vocab) for the last

@@ -17,6 +17,7 @@
 #define QK 32          /* elements per Q8_0 / Q4_0 block */
 #define Q8_BYTES 34    /* f16 scale, 32 x int8 */
 #define Q4_BYTES 18    /* f16 scale, 16 bytes: element j low nibble of byte j, j+16 high */
+#define PANEL 16       /* weight rows in a packed panel (struct cl_kern's pack) */
 
 /* x quantized to 8 bits in blocks of 32 (as llama.cpp does for its Q8_0 and
  * Q4_0 products): x[k] ~ q[k]·d[k/32], |q| <= 127, and s[b] = d[b]·Σ q over
@@ -41,6 +42,14 @@ struct cl_kern {
 	 * a block of the batched product, weights already in f32. */
 	void (*gemm)(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx,
 		     const float *w, int64_t ldw, float *y, int64_t ldy);
+	/* Optional (NULL: gemm above): the batched product on weights packed
+	 * k-major, PANEL rows at a time, which lets the inner loop broadcast x
+	 * and keep whole rows of y in registers.  pack: rows t[r·ldt + k]
+	 * (r < PANEL, k < kc) to p[k·PANEL + r].  gemm_p: y[i·ldy + r] +=
+	 * Σ_{k<kc} x[i·ldx + k]·p[k·PANEL + r], i < ni, r < nr <= PANEL. */
+	void (*pack)(const float *t, int64_t ldt, int64_t kc, float *p);
+	void (*gemm_p)(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx, const float *p,
+		       float *y, int64_t ldy);
 	float (*dot_f32)(const float *a, const float *b, int64_t n);
 	void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
 	/* Optional (NULL: the f32 path): x quantized as struct cl_xq, and the

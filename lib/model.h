@@ -30,7 +30,7 @@ struct cl_family_ops {
 
 /* The largest batch a family's forward takes at once; cl_model_forward cuts
  * longer runs into batches of this size. */
-#define CL_BATCH 64
+#define CL_BATCH CL_BATCH_MAX /* lib/cl.h */
 
 /* A weight converted at load (--quantize), under the name it is saved as. */
 struct cl_model_conv {

@@ -187,15 +187,15 @@ fi
 # Batching: what is waiting in the input goes through the layers together,
 # however many records the reader's buffer holds (4 KiB records here: 64 KiB
 # held 15 of them).
-name="a 100-position prompt from a file goes through the layers in 2 batches (64 + 36), and in 100 with --batch 1"
+name="a 200-position prompt from a file goes through the layers in 2 batches (128 + 72), and in 200 with --batch 1"
 W=$TMP/wide
 if "$(dirname "$0")/../scripts/make-checkpoint" -q --family llama --hidden 1024 --layers 1 --heads 8 --kv-heads 8 \
 	--ffn 64 --vocab 256 --max-pos 256 --tokenizer "$(dirname "$0")/../models/cl-python-small/tokenizer.model" \
 	"$W" >/dev/null 2>&1 &&
-	seq 3 102 | tr "\n" " " | cl-tokenize -m "$W" --from-ids | cl-embed -m "$W" >"$TMP/b100.cls"; then
-	a=$(cl-forward -m "$W" --last --stats <"$TMP/b100.cls" 2>&1 >/dev/null | sed -n 's/.* batches=\([0-9]*\) .*/\1/p')
-	b=$(cl-forward -m "$W" --last --stats --batch 1 <"$TMP/b100.cls" 2>&1 >/dev/null | sed -n 's/.* batches=\([0-9]*\) .*/\1/p')
-	[ "${a:-}" = 2 ] && [ "${b:-}" = 100 ] && ok "$name" || not_ok "$name" "batches: ${a:-?} and ${b:-?}"
+	seq 3 202 | tr "\n" " " | cl-tokenize -m "$W" --from-ids | cl-embed -m "$W" >"$TMP/b200.cls"; then
+	a=$(cl-forward -m "$W" --last --stats <"$TMP/b200.cls" 2>&1 >/dev/null | sed -n 's/.* batches=\([0-9]*\) .*/\1/p')
+	b=$(cl-forward -m "$W" --last --stats --batch 1 <"$TMP/b200.cls" 2>&1 >/dev/null | sed -n 's/.* batches=\([0-9]*\) .*/\1/p')
+	[ "${a:-}" = 2 ] && [ "${b:-}" = 200 ] && ok "$name" || not_ok "$name" "batches: ${a:-?} and ${b:-?}"
 else
 	not_ok "$name" "could not make the checkpoint or its embeddings"
 fi

@@ -109,9 +109,10 @@ static void test_matmul(void)
 	static const enum cl_dtype types[] = {CL_DTYPE_F32, CL_DTYPE_F16, CL_DTYPE_BF16, CL_DTYPE_Q8_0,
 					      CL_DTYPE_Q4_0};
 	/* rows, cols: cols odd and not a multiple of 8 or 16 where the type
-	 * allows; more than one tile of rows (24) and of columns (2048). */
-	static const int64_t fshape[][2] = {{1, 1}, {5, 7}, {31, 33}, {50, 515}, {29, 2061}};
-	static const int64_t qshape[][2] = {{1, 32}, {7, 96}, {50, 544}, {29, 2080}};
+	 * allows; more than one tile of rows (24; packed: 64 in panels of 16)
+	 * and of columns (2048; packed: 256). */
+	static const int64_t fshape[][2] = {{1, 1}, {5, 7}, {31, 33}, {50, 515}, {29, 2061}, {70, 263}};
+	static const int64_t qshape[][2] = {{1, 32}, {7, 96}, {50, 544}, {29, 2080}, {70, 288}};
 	static const int64_t ns[] = {1, 2, 3, 7, 17, 64, 67};
 	static const int nthreads[] = {1, 2, 3, 5};
 	struct cl_pool *pools[4];
@@ -121,7 +122,7 @@ static void test_matmul(void)
 	for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
 		enum cl_dtype t = types[ti];
 		int q = t == CL_DTYPE_Q8_0 || t == CL_DTYPE_Q4_0;
-		size_t nshape = q ? 4 : 5;
+		size_t nshape = q ? sizeof qshape / sizeof *qshape : sizeof fshape / sizeof *fshape;
 		for (size_t si = 0; si < nshape; si++) {
 			int64_t rows = q ? qshape[si][0] : fshape[si][0];
 			int64_t cols = q ? qshape[si][1] : fshape[si][1];
