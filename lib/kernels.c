@@ -413,23 +413,32 @@ struct mm_job {
 	float *y;            /* (n, rows) */
 	int64_t n;
 	size_t row_bytes;
-	atomic_llong next;   /* next unclaimed row */
 	int64_t chunk;       /* rows claimed at a time */
+	/* Next unclaimed row, alone in its cache line: every claim writes it,
+	 * and a line shared with the fields above would send each thread's
+	 * next read of them to the other core. */
+	_Alignas(64) atomic_llong next;
+	char pad[64 - sizeof(atomic_llong)];
 };
 
+/* The job's fields are copied to locals first: the dot is called through a
+ * pointer, so the compiler would read them again after every row. */
 static void matvec_task(void *arg, int ith, int nth)
 {
 	struct mm_job *j = arg;
 	float (*dot)(const void *, const float *, int64_t) = j->k->dot[j->w->dtype];
 	const unsigned char *base = j->w->data;
-	int64_t rows = j->w->rows, cols = j->w->cols;
+	const float *x = j->x;
+	float *y = j->y;
+	int64_t rows = j->w->rows, cols = j->w->cols, chunk = j->chunk;
+	size_t rb = j->row_bytes;
 	for (;;) {
-		int64_t r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
+		int64_t r0 = atomic_fetch_add_explicit(&j->next, chunk, memory_order_relaxed);
 		if (r0 >= rows)
 			break;
-		int64_t r1 = r0 + j->chunk < rows ? r0 + j->chunk : rows;
+		int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
 		for (int64_t r = r0; r < r1; r++)
-			j->y[r] = dot(base + (size_t)r * j->row_bytes, j->x, cols);
+			y[r] = dot(base + (size_t)r * rb, x, cols);
 	}
 }
 
@@ -438,14 +447,17 @@ static void matvec_q_task(void *arg, int ith, int nth)
 	struct mm_job *j = arg;
 	float (*dot)(const void *, const struct cl_xq *, int64_t) = j->k->dotq[j->w->dtype];
 	const unsigned char *base = j->w->data;
-	int64_t rows = j->w->rows, cols = j->w->cols;
+	const struct cl_xq xq = *j->xq;
+	float *y = j->y;
+	int64_t rows = j->w->rows, cols = j->w->cols, chunk = j->chunk;
+	size_t rb = j->row_bytes;
 	for (;;) {
-		int64_t r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
+		int64_t r0 = atomic_fetch_add_explicit(&j->next, chunk, memory_order_relaxed);
 		if (r0 >= rows)
 			break;
-		int64_t r1 = r0 + j->chunk < rows ? r0 + j->chunk : rows;
+		int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
 		for (int64_t r = r0; r < r1; r++)
-			j->y[r] = dot(base + (size_t)r * j->row_bytes, j->xq, cols);
+			y[r] = dot(base + (size_t)r * rb, &xq, cols);
 	}
 }
 
