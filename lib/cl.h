@@ -277,6 +277,7 @@ struct cl_model_info {
 	int32_t bos, eos;       /* -1: none */
 	enum cl_dtype wtype;    /* the type most weights are stored in */
 	uint64_t n_params;
+	uint64_t layer_params;  /* those of the layers: what every position multiplies */
 	uint64_t weight_bytes;  /* bytes read per token (weights as used) */
 	int32_t threads;        /* threads the forward pass runs on */
 };

@@ -336,8 +336,8 @@ static enum cl_status gpt2_load(struct cl_model *m, const cJSON *cfg, const char
 			return converting(m, "lm_head.weight", st);
 	}
 	in->wtype = wte.dtype;
-	in->n_params = (uint64_t)V * D * (tie ? 1 : 2) + (uint64_t)NP * D + 2 * D +
-		       (uint64_t)in->n_layers * (4 * D + 3 * D * D + 3 * D + D * D + D + 2 * D * F + F + D);
+	in->layer_params = (uint64_t)in->n_layers * (4 * D + 3 * D * D + 3 * D + D * D + D + 2 * D * F + F + D);
+	in->n_params = (uint64_t)V * D * (tie ? 1 : 2) + (uint64_t)NP * D + 2 * D + in->layer_params;
 	uint64_t wb = cl_dtype_size(G->lm_head.dtype, D) * (uint64_t)V;
 	for (int l = 0; l < in->n_layers; l++) {
 		struct layer *y = &G->layers[l];

@@ -205,8 +205,8 @@ static enum cl_status llama_load(struct cl_model *m, const cJSON *cfg, const cha
 		return st;
 	}
 	in->wtype = t.dtype;
-	in->n_params = (uint64_t)V * dim * (tie ? 1 : 2) + dim +
-		       (uint64_t)in->n_layers * (2 * dim + dim * qd * 2 + dim * kvd * 2 + 3 * dim * ffn);
+	in->layer_params = (uint64_t)in->n_layers * (2 * dim + dim * qd * 2 + dim * kvd * 2 + 3 * dim * ffn);
+	in->n_params = (uint64_t)V * dim * (tie ? 1 : 2) + dim + in->layer_params;
 	uint64_t wb = cl_dtype_size(L->lm_head.dtype, dim) * (uint64_t)V;
 	for (int l = 0; l < in->n_layers; l++) {
 		struct layer *y = &L->layers[l];

@@ -196,6 +196,10 @@ if "$(dirname "$0")/../scripts/make-checkpoint" -q --family llama --hidden 1024 
 	a=$(cl-forward -m "$W" --last --stats <"$TMP/b200.cls" 2>&1 >/dev/null | sed -n 's/.* batches=\([0-9]*\) .*/\1/p')
 	b=$(cl-forward -m "$W" --last --stats --batch 1 <"$TMP/b200.cls" 2>&1 >/dev/null | sed -n 's/.* batches=\([0-9]*\) .*/\1/p')
 	[ "${a:-}" = 2 ] && [ "${b:-}" = 200 ] && ok "$name" || not_ok "$name" "batches: ${a:-?} and ${b:-?}"
+	# 1 layer of 1024 wide, ffn 64: two norms, q k v o, gate up down.
+	name="--stats counts the layers' parameters apart from the embeddings and lm_head"
+	lp=$(cl-forward -m "$W" --last --stats <"$TMP/b200.cls" 2>&1 >/dev/null | sed -n 's/.* layer_params=\([0-9]*\) .*/\1/p')
+	[ "${lp:-}" = $((2 * 1024 + 4 * 1024 * 1024 + 3 * 1024 * 64)) ] && ok "$name" || not_ok "$name" "layer_params=${lp:-?}"
 else
 	not_ok "$name" "could not make the checkpoint or its embeddings"
 fi
