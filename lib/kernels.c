@@ -473,6 +473,19 @@ static __attribute__((noinline)) void matvec_q(struct cl_pool *p, struct mm_job 
 	cl_pool_run(p, matvec_q_task, j);
 }
 
+/* A batched product's next `tile` rows (fewer at the end): their first row,
+ * or -1 when none is left; *nr rows, whose outputs start at 0. */
+static int64_t claim_rows(struct mm_job *j, int64_t tile, int64_t *nr)
+{
+	int64_t rows = j->w->rows, r0 = atomic_fetch_add_explicit(&j->next, tile, memory_order_relaxed);
+	if (r0 >= rows)
+		return -1;
+	*nr = rows - r0 < tile ? rows - r0 : tile;
+	for (int64_t i = 0; i < j->n; i++)
+		memset(j->y + i * rows + r0, 0, (size_t)*nr * 4);
+	return r0;
+}
+
 static void matmul_task(void *arg, int ith, int nth)
 {
 	struct mm_job *j = arg;
@@ -481,13 +494,8 @@ static void matmul_task(void *arg, int ith, int nth)
 	const unsigned char *base = j->w->data;
 	int64_t rows = j->w->rows, cols = j->w->cols, n = j->n;
 	_Alignas(64) float tile[TILE_R * TILE_K]; /* (TILE_R, TILE_K) */
-	for (;;) {
-		int64_t r0 = atomic_fetch_add_explicit(&j->next, TILE_R, memory_order_relaxed);
-		if (r0 >= rows)
-			break;
-		int64_t nr = rows - r0 < TILE_R ? rows - r0 : TILE_R;
-		for (int64_t i = 0; i < n; i++)
-			memset(j->y + i * rows + r0, 0, (size_t)nr * 4);
+	int64_t r0, nr;
+	while ((r0 = claim_rows(j, TILE_R, &nr)) >= 0) {
 		for (int64_t k0 = 0; k0 < cols; k0 += TILE_K) {
 			int64_t kc = cols - k0 < TILE_K ? cols - k0 : TILE_K;
 			const float *wt;
@@ -533,13 +541,8 @@ static void matmul_p_task(void *arg, int ith, int nth)
 	int64_t rows = j->w->rows, cols = j->w->cols, n = j->n;
 	_Alignas(64) float t[PANEL * PTILE_K];    /* (PANEL, PTILE_K) */
 	_Alignas(64) float pk[PTILE_R * PTILE_K]; /* (PTILE_R / PANEL, PTILE_K, PANEL) */
-	for (;;) {
-		int64_t r0 = atomic_fetch_add_explicit(&j->next, PTILE_R, memory_order_relaxed);
-		if (r0 >= rows)
-			break;
-		int64_t nr = rows - r0 < PTILE_R ? rows - r0 : PTILE_R;
-		for (int64_t i = 0; i < n; i++)
-			memset(j->y + i * rows + r0, 0, (size_t)nr * 4);
+	int64_t r0, nr;
+	while ((r0 = claim_rows(j, PTILE_R, &nr)) >= 0) {
 		for (int64_t k0 = 0; k0 < cols; k0 += PTILE_K) {
 			int64_t kc = cols - k0 < PTILE_K ? cols - k0 : PTILE_K;
 			for (int64_t q = 0; q < nr; q += PANEL) {
