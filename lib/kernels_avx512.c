@@ -5,10 +5,10 @@
  * as in kernels_avx2.c; kernels.c uses this table only where
  * __builtin_cpu_supports("avx512f") etc. say yes.
  *
- * Not yet run on hardware: the development machine (AMD EPYC, Zen 1) has no
- * AVX-512.  tests/unit/test-kernels.c checks every path the CPU it runs on
- * supports against the reference, so the first run on an AVX-512 machine
- * checks this file.
+ * Not yet run on hardware: the development machines (AMD EPYC, Zen 1 and
+ * Zen 3) have no AVX-512.  tests/unit/test-kernels.c checks every path the
+ * CPU it runs on supports against the reference, so the first run on an
+ * AVX-512 machine checks this file.
  */
 #if defined(__x86_64__)
 #include <immintrin.h>

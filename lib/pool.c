@@ -10,7 +10,7 @@
  * not control, it has no way to let the caller take over the share of a
  * thread that the OS has not scheduled (below), and libgomp would be one more
  * run-time dependency.  scripts/bench-kernels.c measures the hand-off: 0.1 to
- * 0.3 µs with 2 threads on the 2-core Zen 1 we develop on.
+ * 0.3 µs with 2 threads on the 2-core Zen 1 and Zen 3 machines we develop on.
  *
  * The protocol.  A run publishes fn/arg and then one 64-bit word, `ticket`:
  * the run's generation in the high half, the next unclaimed share in the low
