@@ -8,10 +8,11 @@
  * one vector: every weight byte is read once, so the speed is the memory's
  * and the loop only has to keep up (rows are handed out to the threads in
  * small chunks, so a core slowed by another process takes fewer).  A prompt
- * multiplies by n vectors at once: a tile of TILE_R weight rows x TILE_K
- * columns is converted to f32 once into a buffer that stays in L2 and is used
- * for all n rows of x, so the cost of converting F16 or unpacking Q4_0 is
- * shared by the batch and the loop runs at the FMA rate.
+ * multiplies by n vectors at once: a tile of weight rows is converted to f32
+ * once into a buffer on the thread's stack and used for all n rows of x, so
+ * the cost of converting F16 or unpacking Q4_0 is shared by the batch and the
+ * loop runs near the FMA rate (AVX2 packs the tile k-major in panels of 16
+ * rows, matmul_p_task; the other kernel sets take it as rows, matmul_task).
  *
  * Block types (ggml's Q8_0 and Q4_0): blocks of 32 elements, each an f16
  * scale d then the quants; Q8_0 x = q·d with q an int8, Q4_0 x = (q - 8)·d with
@@ -417,8 +418,7 @@ struct mm_job {
 	/* Next unclaimed row, alone in its cache line: every claim writes it,
 	 * and a line shared with the fields above would send each thread's
 	 * next read of them to the other core. */
-	_Alignas(64) atomic_llong next;
-	char pad[64 - sizeof(atomic_llong)];
+	_Alignas(64) atomic_llong next; /* (the struct's size rounds up to 64) */
 };
 
 /* The job's fields are copied to locals first: the dot is called through a
