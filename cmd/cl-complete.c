@@ -1,17 +1,19 @@
 /*
  * cl-complete - a prompt and its completion, through the generation loop of
- * separate processes: cl-tokenize, cl-embed, cl-forward --last, cl-sample.
- * We stand where `cat - fifo | ... | tee fifo` stands in the shell recipe:
- * the prompt's stream and then every record cl-sample writes go into
- * cl-embed, and a copy into cl-detok, whose standard output is ours.
+ * separate processes: cl-embed | cl-forward --last | cl-sample, whose output
+ * goes round again into cl-embed, as `cat - fifo | ... | tee fifo` does in
+ * the shell recipe.  We tokenize and detokenize in-process, so that the
+ * prompt is checked against the context before anything is written, and the
+ * text that has come out stays ours when a child fails.
  *
  * With --json, requests come one per line on stdin.  The prompts of a
- * request are its sequences in one run of cl-embed | cl-forward | cl-sample;
- * we tokenize and detokenize in-process (a prompt may hold newlines, and the
- * answer needs each sequence's text apart).
+ * request are its sequences in one run of the loop.
  *
  * Everything moves through poll(2) with non-blocking writes, so we never
- * block writing to cl-embed while cl-sample is blocked writing to us.
+ * block writing to cl-embed while cl-sample is blocked writing to us.  What
+ * the children write on stderr is ours to pass on: their messages go out as
+ * ours ("cl-complete: ..."), of a failure only the first child's, and the
+ * loading progress of cl-forward as it comes.
  */
 #include <poll.h>
 #include <sys/mman.h>
@@ -25,21 +27,30 @@ static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: %s [-m DIR] [sampling options] [--threads N] [--ctx N] [--quantize TYPE]\n"
-		"       [--raw] PROMPT...\n"
-		"       %s --json [-m DIR] [--threads N] [--ctx N] [--quantize TYPE]\n"
+		"       [--truncate] [--stop-at-dedent] [--raw] [--progress] [--] PROMPT...\n"
+		"       %s --json [-m DIR] [--threads N] [--ctx N] [--quantize TYPE] [--truncate]\n"
+		"       [--progress]\n"
 		"Print the prompt (the arguments joined by spaces, or standard input) and its\n"
 		"completion as it is generated.  With --json, answer requests read one per line.\n"
-		"  -m DIR          model directory (default: $CL_MODEL or the model that ships)\n"
-		"  --threads N     threads of cl-forward (default: the cores available)\n"
-		"  --ctx N         positions per sequence (cl-forward --ctx)\n"
-		"  --quantize TYPE convert weights at load: f16, bf16, q8_0 or q4_0\n"
-		"  --raw           the tokens' bytes exactly, and no newline at the end\n"
-		"  --json          requests {\"input_data\": {\"input_string\": [...], \"parameters\": {...}}}\n"
-		"                  or {\"input_data\": [...], \"params\": {...}}, one per line\n"
+		"  -m DIR           model directory (default: $CL_MODEL or the model that ships)\n"
+		"  --threads N      threads of cl-forward (default: the cores available)\n"
+		"  --ctx N          positions per sequence (cl-forward --ctx)\n"
+		"  --quantize TYPE  convert weights at load: f16, bf16, q8_0 or q4_0\n"
+		"  --truncate       a prompt longer than the context loses its start (keeping\n"
+		"                   BOS) instead of being refused\n"
+		"  --stop-at-dedent end the completion before a generated line that starts at\n"
+		"                   column 0 (the end of a function or class)\n"
+		"  --raw            the tokens' bytes exactly, and no newline at the end\n"
+		"  --progress       show loading progress (default: when stderr is a terminal,\n"
+		"                   without --json)\n"
+		"  --json           requests {\"input_data\": {\"input_string\": [...], \"parameters\": {...}}}\n"
+		"                   or {\"input_data\": [...], \"params\": {...}}, one per line\n"
+		"  -h, --help       this help\n"
 		"Sampling options, passed to cl-sample(1): --temperature T, --greedy, --top-k K,\n"
 		"--top-p P, --min-p P, --typical-p P, --repetition-penalty R, --presence-penalty R,\n"
 		"--frequency-penalty R, --logit-bias ID=BIAS, --samplers LIST, --seed N,\n"
-		"--max-new-tokens N, --stop STRING, --ignore-eos.\n",
+		"--max-new-tokens N, --stop STRING, --ignore-eos.  Generation ends at the end of\n"
+		"the context whatever --max-new-tokens says.\n",
 		prog, prog);
 	exit(code);
 }
@@ -58,6 +69,14 @@ static void push(struct args *a, const char *s)
 	a->v[++a->n] = NULL;
 }
 
+static void pushf(struct args *a, const char *opt, const char *fmt, double v)
+{
+	char buf[64];
+	snprintf(buf, sizeof buf, fmt, v);
+	push(a, opt);
+	push(a, buf);
+}
+
 static void args_free(struct args *a)
 {
 	for (int i = 0; i < a->n; i++)
@@ -67,38 +86,128 @@ static void args_free(struct args *a)
 	a->n = 0;
 }
 
-/* One sequence's answer in --json mode. */
-struct gen {
-	struct cl_bytes text;
-	struct cl_utf8 u;
-	int any;  /* generated text has gone out */
-	int done; /* SEQ_END seen */
-};
-
-/* --json: one request's run. */
-struct job {
-	struct cl_loop L;
-	const struct cl_tokenizer *tk;
-	struct cl_reader *rd;   /* cl-sample's output */
-	int have_hdr;           /* rd has read the header */
-	struct cl_writer *wr;   /* the stream into cl-embed, through mfd */
-	int mfd;
-	struct gen *gens;       /* (ngens) one per prompt */
-	int ngens;
-	char bad[512];          /* a fault in cl-sample's output */
-};
-
-static const char *dir;
-
 static void add(struct cl_bytes *q, const void *p, size_t n)
 {
 	if (cl_bytes_add(q, p, n))
 		die(EXIT_DATA, "%s", cl_errmsg());
 }
 
-/* --json: what the writer put in its memfd goes to cl-embed.  A hack: the
- * writer writes only to an fd; a writer into memory would remove it. */
-static void feed(struct job *R)
+/* ------------------------------------------------------------ output --- */
+
+static int out_tty, out_flush;   /* stdout is a terminal; not a regular file */
+static size_t out_n;              /* bytes of text written */
+static char out_last = '\n';
+static int progress_open;         /* a progress line on stderr has no newline yet */
+
+/* Our text to stdout; 0, or -1 when its reader went away. */
+static int out(const char *p, size_t n)
+{
+	if (!n)
+		return 0;
+	if (fwrite(p, 1, n, stdout) != n || (out_flush && fflush(stdout) == EOF)) {
+		if (errno == EPIPE)
+			return -1;
+		die(EXIT_DATA, "stdout:");
+	}
+	out_n += n;
+	out_last = p[n - 1];
+	return 0;
+}
+
+/* Before a message: it starts on a fresh line of the terminal. */
+static void fresh_line(void)
+{
+	if (progress_open) {
+		fputc('\n', stderr);
+		progress_open = 0;
+	}
+	if (out_tty && isatty(STDERR_FILENO) && out_n && out_last != '\n') {
+		fputc('\n', stdout);
+		fflush(stdout);
+		out_last = '\n';
+	}
+}
+
+/* What a child wrote on stderr, as ours: a line's "cl-NAME: " becomes
+ * "cl-complete: ". */
+static void say(const char *p, size_t n)
+{
+	fresh_line();
+	while (n) {
+		const char *nl = memchr(p, '\n', n);
+		size_t l = nl ? (size_t)(nl - p) + 1 : n;
+		const char *colon = l > 3 && strncmp(p, "cl-", 3) == 0 ? memchr(p, ':', l) : NULL;
+		if (colon && colon - p < 32 && !memchr(p, ' ', (size_t)(colon - p))) {
+			fputs(prog, stderr);
+			fwrite(colon, 1, l - (size_t)(colon - p), stderr);
+		} else {
+			fwrite(p, 1, l, stderr);
+		}
+		if (!nl)
+			fputc('\n', stderr);
+		p += l;
+		n -= l;
+	}
+}
+
+/* cl-forward's loading progress ("\rDIR: layer 3 of 32"), passed on as it
+ * comes; the rest of what it writes waits for its exit. */
+static void relay_progress(struct cl_proc *p)
+{
+	struct cl_bytes *e = &p->err;
+	while (cl_bytes_count(e) && e->p[e->off] == '\r') {
+		const unsigned char *s = e->p + e->off;
+		size_t n = cl_bytes_count(e), k = 1;
+		while (k < n && s[k] != '\r' && s[k] != '\n')
+			k++;
+		if (k == n)
+			break; /* the rest of it is yet to come */
+		if (s[k] == '\n')
+			k++;
+		fwrite(s, 1, k, stderr);
+		progress_open = s[k - 1] != '\n';
+		e->off += k;
+	}
+}
+
+/* -------------------------------------------------------------- a run --- */
+
+/* One sequence: its prompt and what was generated. */
+struct gen {
+	int32_t *ids;           /* the prompt's tokens */
+	size_t nids;
+	struct cl_bytes text;   /* --json: the completion */
+	struct cl_utf8 u;
+	int any;                /* text has begun (SentencePiece's first piece) */
+	int line_start;         /* --stop-at-dedent: the last byte was a newline */
+	int done;               /* SEQ_END seen, or cut by --stop-at-dedent */
+};
+
+/* One run of cl-embed | cl-forward | cl-sample for the prompts of a request
+ * (one in plain mode). */
+struct run {
+	struct cl_loop L;
+	const struct cl_tokenizer *tk;
+	struct cl_reader *rd;   /* cl-sample's output */
+	int have_hdr;           /* rd has read the header; prompts are sent */
+	struct cl_writer *wr;   /* the stream into cl-embed, through mfd */
+	int mfd;
+	struct gen *gens;       /* (ngens) one per prompt */
+	int ngens, ndone, ncut;
+	int stream;             /* plain mode: text to stdout as it comes */
+	int raw, dedent, truncate;
+	long max_new;           /* --truncate leaves this much room, at most half */
+	int gone;               /* our stdout's reader went away */
+	int progress;
+	char bad[512];          /* a fault found here: a prompt too long, a token
+				   outside the vocabulary */
+	char broken[512];       /* cl-sample's output unreadable: said only when
+				   no child failed (its message says why) */
+};
+
+/* What the writer put in its memfd goes to cl-embed.  A hack: the writer
+ * writes only to an fd; a writer into memory would remove it. */
+static void feed(struct run *R)
 {
 	char buf[65536];
 	ssize_t n;
@@ -113,7 +222,7 @@ static void feed(struct job *R)
 		die(EXIT_DATA, "memfd:");
 }
 
-static void put(struct job *R, uint16_t kind, uint16_t flags, uint32_t seq, uint32_t pos, int32_t token)
+static void put(struct run *R, uint16_t kind, uint16_t flags, uint32_t seq, uint32_t pos, int32_t token)
 {
 	struct cl_record r = {.kind = kind, .flags = flags, .seq = seq, .pos = pos, .token = token,
 			      .logprob = NAN};
@@ -121,32 +230,133 @@ static void put(struct job *R, uint16_t kind, uint16_t flags, uint32_t seq, uint
 		die(EXIT_DATA, "%s", cl_errmsg());
 }
 
-/* --json: records cl-sample has written; they go round again, and tokens
- * become text. */
+/* The sequence's text is over. */
+static void gen_end(struct run *R, struct gen *g)
+{
+	char text[16];
+	if (g->done)
+		return;
+	size_t n = R->raw ? 0 : cl_utf8_finish(&g->u, text);
+	if (R->stream) {
+		if (out(text, n))
+			R->gone = 1;
+	} else {
+		add(&g->text, text, n);
+	}
+	g->done = 1;
+	R->ndone++;
+}
+
+/* The text of a token of g, as cl-detok makes it: UTF-8 whole (unless
+ * --raw), cut before a line at column 0 with --stop-at-dedent. */
+static void gen_text(struct run *R, struct gen *g, int32_t token, int first, int prompt)
+{
+	char piece[1024], text[1024 + 16];
+	int n = cl_tokenizer_decode(R->tk, token, first, piece, sizeof piece);
+	if (n < 0) {
+		snprintf(R->bad, sizeof R->bad, "cl-sample wrote token %d, outside the vocabulary of %d", token,
+			 cl_tokenizer_n_vocab(R->tk));
+		return;
+	}
+	g->any = !cl_tokenizer_still_first(R->tk, token, first, n);
+	size_t k = R->raw ? (memcpy(text, piece, (size_t)n), (size_t)n) : cl_utf8_push(&g->u, piece, (size_t)n, text);
+	size_t cut = k;
+	for (size_t i = 0; R->dedent && i < k; i++) {
+		char c = text[i];
+		if (g->line_start && !prompt && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			cut = i;
+			break;
+		}
+		g->line_start = c == '\n';
+	}
+	if (R->stream) {
+		if (out(text, cut))
+			R->gone = 1;
+	} else {
+		add(&g->text, text, cut);
+	}
+	if (cut < k) {
+		gen_end(R, g);
+		R->ncut++;
+	}
+}
+
+/* Room for new tokens that --truncate keeps. */
+static size_t room(const struct run *R, uint32_t ctx)
+{
+	size_t half = ctx / 2 ? ctx / 2 : 1;
+	return R->max_new > 0 && (size_t)R->max_new < half ? (size_t)R->max_new : half;
+}
+
+/* cl-sample's header has come: the pipeline is loaded and we know its
+ * context.  Each prompt is checked against it, then sent. */
+static int send_prompts(struct run *R, const struct cl_stream_info *in)
+{
+	uint32_t ctx = in->context;
+	int32_t bos = cl_tokenizer_bos(R->tk);
+	for (int i = 0; i < R->ngens; i++) {
+		struct gen *g = &R->gens[i];
+		/* The prompt and at least one new token fit. */
+		if (!ctx || g->nids < ctx)
+			continue;
+		if (!R->truncate) {
+			char where[32] = "";
+			if (!R->stream)
+				snprintf(where, sizeof where, "input %d: ", i);
+			snprintf(R->bad, sizeof R->bad, "%sthe prompt is %zu tokens, the context holds %u "
+				 "(--truncate keeps its end)", where, g->nids, ctx);
+			return -1;
+		}
+		size_t keep_bos = g->nids && g->ids[0] == bos && bos >= 0;
+		size_t keep = ctx - room(R, ctx) - keep_bos;
+		memmove(g->ids + keep_bos, g->ids + g->nids - keep, keep * sizeof *g->ids);
+		g->nids = keep_bos + keep;
+	}
+	for (int i = 0; i < R->ngens; i++) {
+		struct gen *g = &R->gens[i];
+		put(R, CL_REC_SEQ_BEGIN, 0, (uint32_t)i, 0, -1);
+		for (size_t k = 0; k < g->nids; k++) {
+			put(R, CL_REC_TOKEN, CL_FLAG_PROMPT, (uint32_t)i, (uint32_t)k, g->ids[k]);
+			if (R->stream)
+				gen_text(R, g, g->ids[k], !g->any, 1);
+		}
+		put(R, CL_REC_PROMPT_END, 0, (uint32_t)i, (uint32_t)g->nids, -1);
+	}
+	put(R, CL_REC_END, 0, 0, 0, -1);
+	feed(R);
+	return 0;
+}
+
+/* Records cl-sample has written: they go round again, and tokens become
+ * text. */
 static enum cl_status take(struct cl_loop *L, void *arg)
 {
-	struct job *R = arg;
+	struct run *R = arg;
 	struct cl_record rec;
-	char piece[1024], text[1024 + 16];
 	enum cl_status st;
 	/* Poll said there is input: a whole record, as cl-sample writes each
 	 * in one write(2) of less than PIPE_BUF, or the header alone at first,
 	 * when we must not wait for a record. */
 	int fresh = R->have_hdr;
 	if (!R->have_hdr) {
-		if (!cl_reader_info(R->rd, &st)) {
-			snprintf(R->bad, sizeof R->bad, "%s", cl_errmsg());
+		const struct cl_stream_info *in = cl_reader_info(R->rd, &st);
+		if (!in) {
+			snprintf(R->broken, sizeof R->broken, "%s", cl_errmsg());
 			cl_fd_close(&L->smp);
 			return CL_OK;
 		}
 		R->have_hdr = 1;
+		if (send_prompts(R, in)) {
+			cl_loop_stop(L);
+			return CL_OK;
+		}
 	}
 	while (fresh || cl_reader_ready(R->rd)) {
 		fresh = 0;
 		st = cl_reader_next(R->rd, &rec);
 		if (st) {
 			if (st != CL_ERR_EOF)
-				snprintf(R->bad, sizeof R->bad, "%s", cl_errmsg());
+				snprintf(R->broken, sizeof R->broken, "%s", cl_errmsg());
 			cl_fd_close(&L->smp);
 			break;
 		}
@@ -156,59 +366,57 @@ static enum cl_status take(struct cl_loop *L, void *arg)
 		if (rec.kind == CL_REC_END || rec.seq >= (uint32_t)R->ngens)
 			continue;
 		struct gen *g = &R->gens[rec.seq];
-		if (rec.kind == CL_REC_SEQ_END) {
-			add(&g->text, text, cl_utf8_finish(&g->u, text));
-			g->done = 1;
-			continue;
-		}
-		/* As cl-detok: a generated token begins the text only after
-		 * a prompt of BOS alone. */
-		int n = cl_tokenizer_decode(R->tk, rec.token, !g->any && rec.pos <= 1, piece, sizeof piece);
-		if (n > 0) {
-			g->any = 1;
-			add(&g->text, text, cl_utf8_push(&g->u, piece, (size_t)n, text));
-		}
+		if (rec.kind == CL_REC_SEQ_END)
+			gen_end(R, g);
+		else if (!g->done)
+			/* As cl-detok: a generated token begins the text only
+			 * after a prompt of BOS alone. */
+			gen_text(R, g, rec.token, !g->any && rec.pos <= 1, 0);
+		if (R->bad[0])
+			break;
 	}
 	feed(R);
+	/* Nothing more is wanted: the reader of our text has gone, a fault of
+	 * ours, or every sequence over, some cut short by us. */
+	if (R->gone || R->bad[0] || (R->ncut && R->ndone == R->ngens))
+		cl_loop_stop(L);
 	return CL_OK;
 }
 
-/* A child has exited: its stderr goes on to ours, but of a failure only the
- * first child's (the others' are its consequences); *failed is that child. */
-static void report(struct cl_loop *L, int i, int *failed)
+/* Run the loop until every child is reaped; the child that failed first, or
+ * -1.  Of a failure only the first child's stderr is shown (the others'
+ * are its consequences); with `quiet_fail` not even that (--json puts it in
+ * the answer). */
+static int loop(struct run *R, int quiet_fail)
 {
-	struct cl_proc *p = &L->ps[i];
-	size_t n = cl_bytes_count(&p->err);
-	if (*failed < 0 && cl_proc_failed(p)) {
-		*failed = i;
-		cl_loop_stop(L);
-		if (n == 0) {
-			char how[64];
-			/* Our own line, naming the child that left none. */
-			fprintf(stderr, "%s: %s: %s\n", prog, p->name, cl_proc_describe(p, how, sizeof how));
-			return;
-		}
-	} else if (*failed >= 0) {
-		return;
-	}
-	if (n)
-		fwrite(p->err.p + p->err.off, 1, n, stderr);
-}
-
-/* Run the loop until every child is reaped; the child that failed first, or -1. */
-static int run(struct cl_loop *L)
-{
+	struct cl_loop *L = &R->L;
 	enum cl_status st;
 	unsigned ex;
 	int failed = -1;
 	while ((st = cl_loop_step(L, &ex)) == CL_OK) {
-		for (int i = 0; i < L->np; i++)
-			if (ex & 1u << i)
-				report(L, i, &failed);
-		/* cl-detok gone before the end (our reader went away):
-		 * nothing more is worth computing. */
-		if (ex & 1u << CL_LOOP_DETOK && L->smp >= 0)
-			cl_loop_stop(L);
+		if (R->progress)
+			relay_progress(&L->ps[CL_LOOP_FORWARD]);
+		for (int i = 0; i < L->np; i++) {
+			if (!(ex & 1u << i))
+				continue;
+			struct cl_proc *p = &L->ps[i];
+			size_t n = cl_bytes_count(&p->err);
+			if (failed < 0 && cl_proc_failed(p)) {
+				failed = i;
+				cl_loop_stop(L);
+				if (quiet_fail)
+					continue;
+			} else if (failed >= 0) {
+				continue;
+			}
+			if (n)
+				say((const char *)p->err.p + p->err.off, n);
+			else if (failed == i) {
+				char how[64];
+				fresh_line();
+				fprintf(stderr, "%s: %s: %s\n", prog, p->name, cl_proc_describe(p, how, sizeof how));
+			}
+		}
 	}
 	if (st != CL_ERR_EOF) {
 		cl_loop_free(L);
@@ -217,71 +425,116 @@ static int run(struct cl_loop *L)
 	return failed;
 }
 
-static int exit_code(const struct cl_loop *L, int failed)
-{
-	if (failed < 0)
-		return EXIT_OK;
-	const struct cl_proc *p = &L->ps[failed];
-	return WIFEXITED(p->status) && WEXITSTATUS(p->status) == EXIT_USAGE ? EXIT_USAGE : EXIT_DATA;
-}
-
-static void start(struct cl_loop *L, char **emb, char **fwd, char **smp, char **tok, char **det)
-{
-	if (cl_loop_start(L, emb, fwd, smp, tok, det)) {
-		cl_loop_free(L);
-		die(EXIT_DATA, "%s", cl_errmsg());
-	}
-}
-
-/* --json: the first line a failed child wrote, or how it ended. */
+/* The first line a failed child wrote, as ours, or how it ended. */
 static void failure(struct cl_loop *L, int failed, char *msg, size_t cap)
 {
 	struct cl_proc *p = &L->ps[failed];
 	size_t n = cl_bytes_count(&p->err);
 	const char *e = (const char *)p->err.p + p->err.off, *nl = n ? memchr(e, '\n', n) : NULL;
+	size_t l = nl ? (size_t)(nl - e) : n;
+	const char *colon = l > 3 && strncmp(e, "cl-", 3) == 0 ? memchr(e, ':', l) : NULL;
 	char how[64];
-	if (n)
-		snprintf(msg, cap, "%.*s", (int)(nl ? (size_t)(nl - e) : n), e);
+	if (colon && colon + 2 <= e + l && colon[1] == ' ')
+		snprintf(msg, cap, "%.*s", (int)(l - (size_t)(colon + 2 - e)), colon + 2);
+	else if (n)
+		snprintf(msg, cap, "%.*s", (int)l, e);
 	else
 		snprintf(msg, cap, "%s: %s", p->name, cl_proc_describe(p, how, sizeof how));
 }
 
-static void pushf(struct args *a, const char *opt, const char *fmt, double v)
-{
-	char buf[64];
-	snprintf(buf, sizeof buf, fmt, v);
-	push(a, opt);
-	push(a, buf);
-}
+static const char *dir;
+static struct args fwd; /* options for cl-forward */
+static int progress_opt, truncate_opt;
 
-/* One request through a run of cl-embed | cl-forward | cl-sample: the
- * answer, or an error object; *ok is cleared on an error. */
-static char *answer(const struct cl_request *rq, const struct args *fwd, const struct cl_tokenizer *tk, int *ok)
+/* Start a run of the prompts ids[0..n) with cl-sample's options smp. */
+static void run_start(struct run *R, const struct cl_tokenizer *tk, const struct args *smp)
 {
 	struct args emb = {0}, f = {0}, s = {0};
-	struct job R = {.mfd = -1, .tk = tk};
-	int32_t **ids = calloc((size_t)rq->n_prompts, sizeof *ids);
-	size_t *nids = calloc((size_t)rq->n_prompts, sizeof *nids);
+	enum cl_status st;
+	R->mfd = -1;
+	R->tk = tk;
+	push(&emb, "cl-embed"), push(&emb, "-m"), push(&emb, dir);
+	push(&f, "cl-forward"), push(&f, "-m"), push(&f, dir), push(&f, "--last");
+	if (R->progress)
+		push(&f, "--progress");
+	for (int k = 0; k < fwd.n; k++)
+		push(&f, fwd.v[k]);
+	push(&s, "cl-sample"), push(&s, "-m"), push(&s, dir);
+	for (int k = 0; k < smp->n; k++)
+		push(&s, smp->v[k]);
+
+	struct cl_stream_info info;
+	cl_stream_info_init(&info, CL_STREAM_TOKENS, "tokens", "cl-complete");
+	info.vocab_size = (uint32_t)cl_tokenizer_n_vocab(tk);
+	info.bos = cl_tokenizer_bos(tk);
+	info.eos = cl_tokenizer_eos(tk);
+	snprintf(info.tokenizer, sizeof info.tokenizer, "%s", cl_tokenizer_fingerprint(tk));
+	snprintf(info.model, sizeof info.model, "%s", dir);
+	if ((R->mfd = memfd_create("cl-complete", MFD_CLOEXEC)) < 0)
+		die(EXIT_DATA, "memfd_create:");
+	/* The header alone: the prompts follow once cl-sample's header says
+	 * the context. */
+	if (!(R->wr = cl_writer_open(R->mfd, "memfd", &info, &st)))
+		die(EXIT_DATA, "%s", cl_errmsg());
+	feed(R);
+	if (cl_loop_start(&R->L, emb.v, f.v, s.v, NULL, NULL)) {
+		cl_loop_free(&R->L);
+		die(EXIT_DATA, "%s", cl_errmsg());
+	}
+	if (!(R->rd = cl_reader_open(R->L.smp, "cl-sample")))
+		die(EXIT_DATA, "out of memory");
+	R->L.take = take;
+	R->L.arg = R;
+	args_free(&emb), args_free(&f), args_free(&s);
+}
+
+static void run_free(struct run *R)
+{
+	cl_writer_close(R->wr);
+	cl_reader_free(R->rd);
+	cl_fd_close(&R->mfd);
+	cl_loop_free(&R->L);
+	for (int i = 0; i < R->ngens; i++) {
+		free(R->gens[i].ids);
+		cl_bytes_free(&R->gens[i].text);
+	}
+	free(R->gens);
+}
+
+static struct cl_tokenizer *load_tokenizer(void)
+{
+	struct cl_tokenizer *tk;
+	if (cl_tokenizer_load(dir, &tk))
+		die(EXIT_DATA, "%s", cl_errmsg());
+	return tk;
+}
+
+/* ------------------------------------------------------------- --json --- */
+
+/* One request through a run: the answer, or an error object; *ok is cleared
+ * on an error. */
+static char *answer(const struct cl_request *rq, const struct cl_tokenizer *tk, int *ok)
+{
+	struct args s = {0};
+	struct run R = {.truncate = truncate_opt, .progress = progress_opt};
 	char msg[1024] = "", **texts = calloc((size_t)rq->n_prompts, sizeof *texts);
 	size_t *lens = calloc((size_t)rq->n_prompts, sizeof *lens);
 	char *out = NULL;
 	enum cl_status st;
-	if (!ids || !nids || !texts || !lens || !(R.gens = calloc((size_t)rq->n_prompts, sizeof *R.gens)))
+	if (!texts || !lens || !(R.gens = calloc((size_t)rq->n_prompts, sizeof *R.gens)))
 		die(EXIT_DATA, "out of memory");
+	R.ngens = rq->n_prompts;
+	R.max_new = rq->max_new_tokens ? (long)rq->max_new_tokens : 256;
 	/* Tokenize first, as cl-tokenize does (BOS where the model's own
 	 * tokenizer adds it): a prompt that fails costs no processes. */
 	unsigned flags = cl_tokenizer_add_bos(tk) ? CL_ENCODE_BOS : 0;
 	for (int i = 0; i < rq->n_prompts; i++)
-		if ((st = cl_tokenizer_encode(tk, rq->prompts[i], strlen(rq->prompts[i]), flags, &ids[i], &nids[i]))) {
+		if ((st = cl_tokenizer_encode(tk, rq->prompts[i], strlen(rq->prompts[i]), flags, &R.gens[i].ids,
+					      &R.gens[i].nids))) {
 			snprintf(msg, sizeof msg, "input %d: %s", i, cl_errmsg());
 			goto done;
 		}
 
-	push(&emb, "cl-embed"), push(&emb, "-m"), push(&emb, dir);
-	push(&f, "cl-forward"), push(&f, "-m"), push(&f, dir), push(&f, "--last");
-	for (int k = 0; k < fwd->n; k++)
-		push(&f, fwd->v[k]);
-	push(&s, "cl-sample"), push(&s, "-m"), push(&s, dir);
 	if (rq->temperature == 0) {
 		push(&s, "--greedy");
 	} else {
@@ -297,37 +550,14 @@ static char *answer(const struct cl_request *rq, const struct args *fwd, const s
 	for (int k = 0; k < rq->n_stops; k++)
 		push(&s, "--stop"), push(&s, rq->stops[k]);
 
-	struct cl_stream_info info;
-	cl_stream_info_init(&info, CL_STREAM_TOKENS, "tokens", "cl-complete");
-	info.vocab_size = (uint32_t)cl_tokenizer_n_vocab(tk);
-	info.bos = cl_tokenizer_bos(tk);
-	info.eos = cl_tokenizer_eos(tk);
-	snprintf(info.tokenizer, sizeof info.tokenizer, "%s", cl_tokenizer_fingerprint(tk));
-	snprintf(info.model, sizeof info.model, "%s", dir);
-	if ((R.mfd = memfd_create("cl-complete", MFD_CLOEXEC)) < 0)
-		die(EXIT_DATA, "memfd_create:");
-	if (!(R.wr = cl_writer_open(R.mfd, "memfd", &info, &st)))
-		die(EXIT_DATA, "%s", cl_errmsg());
-	for (int i = 0; i < rq->n_prompts; i++) {
-		put(&R, CL_REC_SEQ_BEGIN, 0, (uint32_t)i, 0, -1);
-		for (size_t k = 0; k < nids[i]; k++)
-			put(&R, CL_REC_TOKEN, CL_FLAG_PROMPT, (uint32_t)i, (uint32_t)k, ids[i][k]);
-		put(&R, CL_REC_PROMPT_END, 0, (uint32_t)i, (uint32_t)nids[i], -1);
-	}
-	put(&R, CL_REC_END, 0, 0, 0, -1);
-	feed(&R);
-	R.ngens = rq->n_prompts;
-
-	start(&R.L, emb.v, f.v, s.v, NULL, NULL);
-	if (!(R.rd = cl_reader_open(R.L.smp, "cl-sample")))
-		die(EXIT_DATA, "out of memory");
-	R.L.take = take;
-	R.L.arg = &R;
-	int failed = run(&R.L);
-	if (failed >= 0)
-		failure(&R.L, failed, msg, sizeof msg);
-	else if (R.bad[0])
+	run_start(&R, tk, &s);
+	int failed = loop(&R, 1);
+	if (R.bad[0])
 		snprintf(msg, sizeof msg, "%s", R.bad);
+	else if (failed >= 0)
+		failure(&R.L, failed, msg, sizeof msg);
+	else if (R.broken[0])
+		snprintf(msg, sizeof msg, "%s", R.broken);
 	for (int i = 0; !msg[0] && i < rq->n_prompts; i++) {
 		struct gen *g = &R.gens[i];
 		if (!g->done) {
@@ -358,31 +588,23 @@ done:
 	}
 	if (!out)
 		die(EXIT_DATA, "out of memory");
-	cl_writer_close(R.wr);
-	cl_reader_free(R.rd);
-	cl_fd_close(&R.mfd);
-	cl_loop_free(&R.L);
-	for (int i = 0; i < rq->n_prompts; i++) {
-		free(ids[i]);
+	run_free(&R);
+	for (int i = 0; i < rq->n_prompts; i++)
 		free(texts[i]);
-		cl_bytes_free(&R.gens[i].text);
-	}
-	free(ids), free(nids), free(texts), free(lens), free(R.gens);
-	args_free(&emb), args_free(&f), args_free(&s);
+	free(texts), free(lens);
+	args_free(&s);
 	return out;
 }
 
-/* --json: requests one per line; exit 1 when any was answered with an error. */
-static int json_main(const struct args *fwd)
+/* Requests one per line; exit 1 when any was answered with an error. */
+static int json_main(void)
 {
-	struct cl_tokenizer *tk;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	int ok = 1;
 	/* The tokenizer before stdin: a bad -m fails at once. */
-	if (cl_tokenizer_load(dir, &tk))
-		die(EXIT_DATA, "%s", cl_errmsg());
+	struct cl_tokenizer *tk = load_tokenizer();
 	while ((len = getline(&line, &cap, stdin)) >= 0) {
 		struct cl_request rq;
 		char *out;
@@ -395,7 +617,7 @@ static int json_main(const struct args *fwd)
 			out = cl_request_answer(&rq, NULL, NULL);
 			cl_request_free(&rq);
 		} else {
-			out = answer(&rq, fwd, tk, &ok);
+			out = answer(&rq, tk, &ok);
 			cl_request_free(&rq);
 		}
 		if (!out)
@@ -415,6 +637,72 @@ static int json_main(const struct args *fwd)
 	return ok ? EXIT_OK : EXIT_DATA;
 }
 
+/* ------------------------------------------------------------- a prompt --- */
+
+/* The prompt: the arguments joined by single spaces, or all of stdin. */
+static char *read_prompt(int argc, char **argv, int i, size_t *len)
+{
+	char *all = NULL;
+	FILE *m = open_memstream(&all, len);
+	if (!m)
+		die(EXIT_DATA, "out of memory");
+	if (i < argc) {
+		for (int k = i; k < argc; k++)
+			fprintf(m, "%s%s", k > i ? " " : "", argv[k]);
+	} else {
+		char buf[65536];
+		size_t r;
+		while ((r = fread(buf, 1, sizeof buf, stdin)) > 0)
+			fwrite(buf, 1, r, m);
+		if (ferror(stdin))
+			die(EXIT_DATA, "stdin:");
+	}
+	if (fclose(m))
+		die(EXIT_DATA, "out of memory");
+	return all;
+}
+
+static int prompt_main(const struct args *smp, int argc, char **argv, int i, int raw, int dedent)
+{
+	struct cl_tokenizer *tk = load_tokenizer();
+	struct run R = {.stream = 1, .raw = raw, .dedent = dedent, .truncate = truncate_opt,
+			.progress = progress_opt, .max_new = 256, .ngens = 1};
+	for (int k = 0; k + 1 < smp->n; k++)
+		if (strcmp(smp->v[k], "--max-new-tokens") == 0)
+			R.max_new = strtol(smp->v[k + 1], NULL, 10);
+	size_t len;
+	char *text = read_prompt(argc, argv, i, &len);
+	if (!(R.gens = calloc(1, sizeof *R.gens)))
+		die(EXIT_DATA, "out of memory");
+	/* BOS where the model's own tokenizer adds it, as cl-tokenize. */
+	if (cl_tokenizer_encode(tk, text, len, cl_tokenizer_add_bos(tk) ? CL_ENCODE_BOS : 0, &R.gens[0].ids,
+				&R.gens[0].nids))
+		die(EXIT_DATA, "the prompt: %s", cl_errmsg());
+	free(text);
+	run_start(&R, tk, smp);
+	int failed = loop(&R, 0);
+	int rc = EXIT_OK;
+	if (failed >= 0) {
+		const struct cl_proc *p = &R.L.ps[failed];
+		rc = WIFEXITED(p->status) && WEXITSTATUS(p->status) == EXIT_USAGE ? EXIT_USAGE : EXIT_DATA;
+	} else if (R.bad[0] || R.broken[0]) {
+		fresh_line();
+		fprintf(stderr, "%s: %s\n", prog, R.bad[0] ? R.bad : R.broken);
+		rc = EXIT_DATA;
+	} else if (!R.gone && !R.gens[0].done) {
+		fresh_line();
+		fprintf(stderr, "%s: cl-sample ended before the sequence was over\n", prog);
+		rc = EXIT_DATA;
+	}
+	/* The newline after the text is ours: not with --raw, nor after a
+	 * failure, nor where --stop-at-dedent cut the text after one. */
+	if (!R.gone && !raw && !rc && !R.ncut)
+		out("\n", 1);
+	run_free(&R);
+	cl_tokenizer_free(tk);
+	return rc ? rc : finish_stdout();
+}
+
 /* Sampling options with a value, passed to cl-sample as they are. */
 static const char *const smp_valued[] = {
 	"--temperature", "--top-k", "--top-p", "--min-p", "--typical-p", "--repetition-penalty",
@@ -424,9 +712,14 @@ static const char *const smp_valued[] = {
 
 int main(int argc, char **argv)
 {
-	struct args smp = {0}, fwd = {0};
-	int raw = 0, json = 0, i;
+	struct args smp = {0};
+	int raw = 0, json = 0, dedent = 0, i;
 	cmd_init("cl-complete");
+	cmd_before_message = fresh_line;
+	struct stat sb;
+	out_tty = isatty(STDOUT_FILENO);
+	out_flush = fstat(STDOUT_FILENO, &sb) != 0 || !S_ISREG(sb.st_mode);
+	progress_opt = -1;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
 		int k;
@@ -444,6 +737,11 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(a, "--raw") == 0 || strcmp(a, "--json") == 0) {
 			*(a[2] == 'r' ? &raw : &json) = 1;
+			continue;
+		}
+		if (strcmp(a, "--truncate") == 0 || strcmp(a, "--stop-at-dedent") == 0 ||
+		    strcmp(a, "--progress") == 0) {
+			*(a[2] == 't' ? &truncate_opt : a[2] == 's' ? &dedent : &progress_opt) = 1;
 			continue;
 		}
 		if (strcmp(a, "--greedy") == 0 || strcmp(a, "--ignore-eos") == 0) {
@@ -466,46 +764,24 @@ int main(int argc, char **argv)
 		for (k = 0; smp_valued[k] && !(v = opt_arg(argc, argv, &i, smp_valued[k])); k++)
 			;
 		if (!v)
-			die(EXIT_USAGE, "unknown option '%s' (see --help)", a);
+			bad_arg(a);
 		push(&smp, smp_valued[k]);
 		push(&smp, v);
 	}
 	if (!dir)
 		dir = cl_default_model();
+	int rc;
 	if (json) {
-		if (smp.n || raw || i < argc)
+		if (smp.n || raw || dedent || i < argc)
 			die(EXIT_USAGE, "--json takes the prompts and sampling parameters from the requests");
-		int rc = json_main(&fwd);
-		args_free(&fwd);
-		return rc;
+		if (progress_opt < 0)
+			progress_opt = 0;
+		rc = json_main();
+	} else {
+		if (progress_opt < 0)
+			progress_opt = isatty(STDERR_FILENO);
+		rc = prompt_main(&smp, argc, argv, i, raw, dedent);
 	}
-
-	struct args emb = {0}, f = {0}, s = {0}, tok = {0}, det = {0};
-	push(&emb, "cl-embed"), push(&emb, "-m"), push(&emb, dir);
-	push(&f, "cl-forward"), push(&f, "-m"), push(&f, dir), push(&f, "--last");
-	for (int k = 0; k < fwd.n; k++)
-		push(&f, fwd.v[k]);
-	push(&s, "cl-sample"), push(&s, "-m"), push(&s, dir);
-	for (int k = 0; k < smp.n; k++)
-		push(&s, smp.v[k]);
-	push(&tok, "cl-tokenize"), push(&tok, "-m"), push(&tok, dir);
-	if (i < argc)
-		push(&tok, "--");
-	for (; i < argc; i++)
-		push(&tok, argv[i]);
-	push(&det, "cl-detok"), push(&det, "-m"), push(&det, dir);
-	if (raw)
-		push(&det, "--raw");
-
-	struct cl_loop L = {0};
-	start(&L, emb.v, f.v, s.v, tok.v, det.v);
-	int rc = exit_code(&L, run(&L));
-	/* The newline after the text is ours: cl-detok --lines would put one
-	 * after the prompt too, at the END of cl-tokenize's stream. */
-	if (!rc && !raw && !L.ps[CL_LOOP_DETOK].killed)
-		putchar('\n');
-	cl_loop_free(&L);
-	args_free(&emb), args_free(&f), args_free(&s), args_free(&tok), args_free(&det);
 	args_free(&smp), args_free(&fwd);
-	return rc ? rc : finish_stdout();
+	return rc;
 }

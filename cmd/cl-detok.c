@@ -9,11 +9,12 @@ static void usage(int code)
 		"usage: %s [-m DIR | -t FILE] [--raw | --pieces] [--lines] [FILE ...]\n"
 		"A cl token stream (standard input, or the FILEs one after another) to text on\n"
 		"standard output.  Each token's text goes out as soon as it forms whole UTF-8.\n"
-		"  -m DIR     model directory (default: $CL_MODEL or the model that ships)\n"
-		"  -t FILE    tokenizer file\n"
-		"  --raw      the tokens' bytes exactly, without holding back or repairing UTF-8\n"
-		"  --pieces   one line per token: seq, pos, id, piece, flags, logprob\n"
-		"  --lines    end each sequence's text with a newline\n",
+		"  -m DIR      model directory (default: $CL_MODEL or the model that ships)\n"
+		"  -t FILE     tokenizer file\n"
+		"  --raw       the tokens' bytes exactly, without holding back or repairing UTF-8\n"
+		"  --pieces    one line per token: seq, pos, id, piece, flags, logprob\n"
+		"  --lines     end each sequence's text with a newline\n"
+		"  -h, --help  this help\n",
 		prog);
 	exit(code);
 }
@@ -114,7 +115,10 @@ static int detok(const char *name, int fd, const struct cl_tokenizer *tok, const
 		}
 		if (pieces) {
 			const char *p = cl_tokenizer_piece(tok, rec.token);
-			printf("%u\t%u\t%d\t%s\t%u", rec.seq, rec.pos, rec.token, p ? p : "?", rec.flags);
+			if (!p)
+				die(EXIT_DATA, "%s: token %d at seq %u pos %u is outside the vocabulary of %d", name,
+				    rec.token, rec.seq, rec.pos, cl_tokenizer_n_vocab(tok));
+			printf("%u\t%u\t%d\t%s\t%u", rec.seq, rec.pos, rec.token, p, rec.flags);
 			if (rec.logprob == rec.logprob)
 				printf("\t%.6f", rec.logprob);
 			putchar('\n');

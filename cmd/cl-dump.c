@@ -15,7 +15,8 @@ static void usage(int code)
 		"logprob and alts (tokens) or data (vectors).\n"
 		"  -r          the reverse: JSON Lines to a cl stream\n"
 		"  --npy FILE  write the stream's vectors to FILE as a float32 NumPy array\n"
-		"              of shape (records, width) instead of JSON Lines\n",
+		"              of shape (records, width) instead of JSON Lines\n"
+		"  -h, --help  this help\n",
 		prog, prog);
 	exit(code);
 }
@@ -44,8 +45,11 @@ static void put_header(const struct cl_stream_info *in)
 	       in->kind == CL_STREAM_TOKENS ? "tokens" : "vectors", in->what);
 	if (in->kind == CL_STREAM_VECTORS)
 		printf(",\"width\":%u,\"dtype\":\"%s\"", in->width, cl_dtype_name(in->dtype));
-	printf(",\"vocab_size\":%u,\"tokenizer\":\"%s\",\"bos\":%d,\"eos\":%d,\"producer\":\"%s\",\"model\":",
-	       in->vocab_size, in->tokenizer, in->bos, in->eos, in->producer);
+	printf(",\"vocab_size\":%u,\"tokenizer\":\"%s\",\"bos\":%d,\"eos\":%d", in->vocab_size, in->tokenizer,
+	       in->bos, in->eos);
+	if (in->context)
+		printf(",\"context\":%u", in->context);
+	printf(",\"producer\":\"%s\",\"model\":", in->producer);
 	cJSON *js = cJSON_CreateString(in->model);
 	char *m = js ? cJSON_PrintUnformatted(js) : NULL;
 	fputs(m ? m : "\"\"", stdout);
@@ -65,6 +69,16 @@ static void write_npy_header(FILE *f, uint64_t rows, uint32_t width)
 	fwrite(h, 1, sizeof h - 10, f);
 }
 
+/* --npy writes FILE.tmp-PID and renames it at the end, so that a failure
+ * (a truncated stream) leaves no array that looks whole. */
+static char npy_tmp[4096];
+
+static void npy_unlink(void)
+{
+	if (npy_tmp[0])
+		unlink(npy_tmp);
+}
+
 static int dump(const char *name, int fd, const char *npy)
 {
 	struct cl_reader *r = cl_reader_open(fd, name);
@@ -81,8 +95,12 @@ static int dump(const char *name, int fd, const char *npy)
 	if (npy) {
 		if (info->kind != CL_STREAM_VECTORS)
 			die(EXIT_DATA, "%s: --npy needs a stream of vectors, got %s", name, info->what);
-		if (!(f = fopen(npy, "wb")))
+		snprintf(npy_tmp, sizeof npy_tmp, "%s.tmp-%ld", npy, (long)getpid());
+		atexit(npy_unlink);
+		if (!(f = fopen(npy_tmp, "wb"))) {
+			npy_tmp[0] = 0;
 			die(EXIT_DATA, "%s:", npy);
+		}
 		write_npy_header(f, 0, info->width);
 	} else {
 		put_header(info);
@@ -137,8 +155,11 @@ static int dump(const char *name, int fd, const char *npy)
 		if (fseek(f, 0, SEEK_SET) != 0)
 			die(EXIT_DATA, "%s: --npy needs a file it can seek in:", npy);
 		write_npy_header(f, rows, info->width);
-		if (fclose(f) != 0)
+		if (ferror(f) | (fclose(f) != 0))
 			die(EXIT_DATA, "%s:", npy);
+		if (rename(npy_tmp, npy) != 0)
+			die(EXIT_DATA, "%s:", npy);
+		npy_tmp[0] = 0;
 	}
 	free(v);
 	cl_reader_free(r);
@@ -147,13 +168,15 @@ static int dump(const char *name, int fd, const char *npy)
 
 /* ------------------------------------------------------------- -r ----- */
 
+/* An integer field: a number with a fraction is refused, not cut. */
 static double num(const cJSON *o, const char *k, double dflt, unsigned long line, double lo, double hi)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 	if (!v)
 		return dflt;
-	if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
-		die(EXIT_DATA, "line %lu: %s: expected a number from %.0f to %.0f", line, k, lo, hi);
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) ||
+	    v->valuedouble != floor(v->valuedouble))
+		die(EXIT_DATA, "line %lu: %s: expected an integer from %.0f to %.0f", line, k, lo, hi);
 	return v->valuedouble;
 }
 
@@ -208,6 +231,7 @@ static int reverse(const char *name, FILE *in)
 			ni.vocab_size = (uint32_t)num(o, "vocab_size", 0, lineno, 0, 1 << 30);
 			ni.bos = (int32_t)num(o, "bos", -1, lineno, -1, 1 << 30);
 			ni.eos = (int32_t)num(o, "eos", -1, lineno, -1, 1 << 30);
+			ni.context = (uint32_t)num(o, "context", 0, lineno, 0, 1 << 30);
 			const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "tokenizer");
 			if (cJSON_IsString(t))
 				snprintf(ni.tokenizer, sizeof ni.tokenizer, "%s", t->valuestring);
@@ -263,8 +287,10 @@ static int reverse(const char *name, FILE *in)
 				alts = malloc(((size_t)na + 1) * sizeof *alts);
 				int j = 0;
 				cJSON_ArrayForEach(e, a) {
-					if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2 ||
-					    !cJSON_IsNumber(cJSON_GetArrayItem(e, 0)))
+					const cJSON *id = cJSON_GetArrayItem(e, 0);
+					if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2 || !cJSON_IsNumber(id) ||
+					    id->valuedouble != floor(id->valuedouble) || id->valuedouble < 0 ||
+					    id->valuedouble > 2147483647.0)
 						die(EXIT_DATA, "%s: line %lu: alts: expected [[id, logprob], ...]", name, lineno);
 					alts[j].token = (int32_t)cJSON_GetArrayItem(e, 0)->valuedouble;
 					alts[j].logprob = fval(cJSON_GetArrayItem(e, 1), lineno, "alts");
@@ -316,6 +342,8 @@ int main(int argc, char **argv)
 		die(EXIT_USAGE, "one FILE at most (see --help)");
 	if (rev && npy)
 		die(EXIT_USAGE, "-r and --npy do not go together");
+	if (rev)
+		no_stream_to_tty("pipe it on, or into a file");
 	const char *name = i < argc ? argv[i] : "stdin";
 	if (rev) {
 		FILE *in = i < argc ? fopen(name, "r") : stdin;

@@ -11,7 +11,8 @@ static void usage(int code)
 		"vector of hidden_size per token) on standard output; control records pass\n"
 		"through.\n"
 		"  -m DIR        model directory (default: $CL_MODEL or the model that ships)\n"
-		"  --dtype TYPE  element type of the vectors written (default f32)\n",
+		"  --dtype TYPE  element type of the vectors written (default f32)\n"
+		"  -h, --help    this help\n",
 		prog);
 	exit(code);
 }
@@ -32,11 +33,12 @@ int main(int argc, char **argv)
 			if (cl_dtype_parse(v, &dtype) || dtype > CL_DTYPE_BF16)
 				die(EXIT_USAGE, "--dtype: expected f32, f16 or bf16, got '%s'", v);
 		} else {
-			die(EXIT_USAGE, "unknown option '%s' (see --help)", a);
+			bad_arg(a);
 		}
 	}
 	if (!model)
 		model = cl_default_model();
+	no_stream_to_tty("pipe it into cl-forward, or into cl-dump to read it");
 
 	/* The model before the input: a bad model fails at once. */
 	struct cl_model_opts opts;

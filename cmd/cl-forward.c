@@ -29,7 +29,8 @@ static void usage(int code)
 		"  --dtype TYPE    element type of the logits written (default f32)\n"
 		"  --stats         at exit, report on standard error: positions, compute seconds\n"
 		"                  and ms per position, weight bytes, parameters, peak RSS\n"
-		"  --progress      show loading progress (default: when standard error is a terminal)\n",
+		"  --progress      show loading progress (default: when standard error is a terminal)\n"
+		"  -h, --help      this help\n",
 		prog);
 	exit(code);
 }
@@ -101,6 +102,31 @@ static void flush_last(struct seq *s)
 }
 
 static uint64_t positions, batches;
+static const char *ctx_why; /* what set the context, for messages */
+
+/* A position at or past the end of the context.  Of a prompt, read on to its
+ * end and give its length; of a generated token, its position. */
+__attribute__((noreturn)) static void past_context(struct cl_reader *r, const struct cl_record *first)
+{
+	if (first->flags & CL_FLAG_PROMPT) {
+		uint32_t n = first->pos + 1;
+		struct cl_record rec;
+		while (cl_reader_next(r, &rec) == CL_OK && rec.seq == first->seq) {
+			if (rec.kind == CL_REC_PROMPT_END) {
+				n = rec.pos;
+				break;
+			}
+			if (rec.kind != CL_REC_VECTOR || !(rec.flags & CL_FLAG_PROMPT))
+				break;
+			if (rec.pos + 1 > n)
+				n = rec.pos + 1;
+		}
+		die(EXIT_DATA, "stdin: seq %u: the prompt is %u tokens, the context holds %d (%s)", first->seq, n, ctx,
+		    ctx_why);
+	}
+	die(EXIT_DATA, "stdin: seq %u: position %u is past the end of the context of %d positions (%s)", first->seq,
+	    first->pos, ctx, ctx_why);
+}
 
 /* --stats, at any exit that is not an error, including the quiet one when the
  * reader of our output went away (in the loop, cl-sample ends first). */
@@ -160,11 +186,12 @@ int main(int argc, char **argv)
 			if (cl_dtype_parse(v, &dtype) || dtype > CL_DTYPE_BF16)
 				die(EXIT_USAGE, "--dtype: expected f32, f16 or bf16, got '%s'", v);
 		} else {
-			die(EXIT_USAGE, "unknown option '%s' (see --help)", a);
+			bad_arg(a);
 		}
 	}
 	if (!dir)
 		dir = cl_default_model();
+	no_stream_to_tty("pipe it into cl-sample, or into cl-dump to read it");
 
 	enum cl_status st = cl_model_load(dir, &opts, &model);
 	if (st)
@@ -179,10 +206,14 @@ int main(int argc, char **argv)
 
 	/* The context: asked for, or max_position_embeddings within a budget of
 	 * a quarter of physical memory for one sequence's cache. */
+	static char why[512];
+	snprintf(why, sizeof why, "max_position_embeddings of %s", dir);
+	ctx_why = why;
 	if (ctx_opt) {
 		if (ctx_opt > mi->max_pos)
 			die(EXIT_USAGE, "--ctx: %ld is beyond max_position_embeddings %d of %s", ctx_opt, mi->max_pos, dir);
 		ctx = (int32_t)ctx_opt;
+		ctx_why = "--ctx";
 	} else {
 		struct sysinfo si;
 		uint64_t budget = sysinfo(&si) == 0 ? (uint64_t)si.totalram * si.mem_unit / 4 : (1ull << 32);
@@ -192,6 +223,7 @@ int main(int argc, char **argv)
 			ctx = (int32_t)(budget / per);
 			if (ctx < 1)
 				ctx = 1;
+			ctx_why = "capped to a quarter of memory; --ctx sets it";
 			fprintf(stderr, "%s: context capped at %d positions of %d: a cache of %.0f MiB per sequence "
 				"(a quarter of memory); --ctx sets it\n", prog, ctx, mi->max_pos,
 				(double)ctx * per / (1 << 20));
@@ -216,6 +248,7 @@ int main(int argc, char **argv)
 	info.vocab_size = (uint32_t)mi->n_vocab;
 	info.bos = in->bos;
 	info.eos = in->eos >= 0 ? in->eos : mi->eos;
+	info.context = (uint32_t)ctx;
 	snprintf(info.tokenizer, sizeof info.tokenizer, "%s", tok ? cl_tokenizer_fingerprint(tok) : in->tokenizer);
 	snprintf(info.model, sizeof info.model, "%s", dir);
 	if (!(w = cl_writer_open(STDOUT_FILENO, "stdout", &info, &st)))
@@ -224,8 +257,10 @@ int main(int argc, char **argv)
 	/* A batch: consecutive positions of one sequence that are already here. */
 	enum { B = CL_BATCH_MAX };
 	int64_t dim = mi->dim, V = mi->n_vocab;
-	float *x = malloc((size_t)B * dim * sizeof *x);          /* (B, dim) */
-	float *logits = malloc((size_t)B * V * sizeof *logits);  /* (B, V) */
+	/* File-scope, so that a die() part-way leaks nothing LeakSanitizer sees. */
+	static float *x, *logits;
+	x = malloc((size_t)B * dim * sizeof *x);          /* (B, dim) */
+	logits = malloc((size_t)B * V * sizeof *logits);  /* (B, V) */
 	struct cl_record meta[B];
 	if (!x || !logits)
 		die(EXIT_DATA, "out of memory");
@@ -253,8 +288,7 @@ int main(int argc, char **argv)
 		int n = 0;
 		for (;;) {
 			if ((int64_t)rec.pos >= ctx)
-				die(EXIT_DATA, "stdin: seq %u: position %u is beyond the context of %d positions (see --ctx)",
-				    rec.seq, rec.pos, ctx);
+				past_context(r, &rec);
 			if (n == 0 && rec.pos > (uint32_t)cl_kv_len(s->kv))
 				die(EXIT_DATA, "stdin: seq %u: position %u, but the sequence has only %d positions so far",
 				    rec.seq, rec.pos, cl_kv_len(s->kv));

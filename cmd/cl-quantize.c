@@ -16,7 +16,8 @@ static void usage(int code)
 		"  -m DIR        model directory (default: $CL_MODEL or the model that ships)\n"
 		"  --type TYPE   f16, bf16, q8_0 or q4_0\n"
 		"  --threads N   threads for loading (default: the cores available)\n"
-		"  --progress    show progress (default: when standard error is a terminal)\n",
+		"  --progress    show progress (default: when standard error is a terminal)\n"
+		"  -h, --help    this help\n",
 		prog);
 	exit(code);
 }

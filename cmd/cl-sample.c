@@ -71,6 +71,7 @@ static size_t nseqs, n_open;
 static uint32_t width;
 static int32_t eos = -1, bos = -1;
 static long max_new = 256;
+static uint32_t context;    /* from the logits' header; 0: unknown */
 static int ignore_eos, n_top;
 static const char **stops;
 static int nstops;
@@ -164,20 +165,39 @@ static int stop_hit(const struct seq *s, uint32_t q, int32_t t)
 	return 0;
 }
 
-/* Choose the token at last_pos + 1 from the sequence's last logits. */
+/* A sequence that reached the end of the context: said once a run. */
+static void at_context(const struct seq *s)
+{
+	static int said;
+	if (!said++)
+		fprintf(stderr, "%s: seq %u: stopped at the end of the context (%u positions)\n", prog, s->id,
+			context);
+}
+
+/* Choose the token at last_pos + 1 from the sequence's last logits.  The
+ * token at the context's last position is the last: it still goes round the
+ * loop, and a later one could not. */
 static void sample(struct seq *s)
 {
 	uint32_t q = s->last_pos + 1;
 	float lp;
 	int na = 0;
+	if (context && q >= context) {
+		at_context(s);
+		seq_finish(s, q);
+		return;
+	}
 	int32_t t = cl_sampler_sample(smp, s->last, s->hist, s->len, s->id, q, &lp, alts, n_top, &na);
 	s->acted = 1;
 	if (!s->has_gen || q < s->gen_pos) {
 		s->has_gen = 1;
 		s->gen_pos = q;
 	}
+	int full = context && q + 1 >= context;
 	int stop = (t == eos && !ignore_eos) || (long)(q - s->gen_pos) + 1 >= max_new ||
-		   (nstops && stop_hit(s, q, t));
+		   (nstops && stop_hit(s, q, t)) || full;
+	if (full && !((t == eos && !ignore_eos) || (long)(q - s->gen_pos) + 1 >= max_new))
+		at_context(s);
 	put(CL_REC_TOKEN, s->id, q, t, lp, CL_FLAG_GENERATED | (stop ? 0 : CL_FLAG_SAMPLE),
 	    (uint32_t)na, alts);
 	if (stop)
@@ -292,13 +312,12 @@ int main(int argc, char **argv)
 			stops[nstops++] = v;
 			if (strlen(v) > stop_max)
 				stop_max = strlen(v);
-		} else if (a[0] == '-')
-			die(EXIT_USAGE, "unknown option '%s' (see --help)", a);
-		else
-			die(EXIT_USAGE, "unexpected argument '%s' (see --help)", a);
+		} else
+			bad_arg(a);
 	}
 
 	/* The tokenizer before stdin: a bad model fails before any input. */
+	no_stream_to_tty("pipe it into cl-detok, or into cl-dump to read it");
 	if (!dir && nstops)
 		dir = cl_default_model();
 	if (dir && cl_tokenizer_load(dir, &tok) != CL_OK)
@@ -336,6 +355,7 @@ int main(int argc, char **argv)
 	memcpy(oi.model, in->model, sizeof oi.model);
 	oi.bos = in->bos;
 	oi.eos = in->eos;
+	oi.context = context = in->context;
 	if (tok) {
 		if (!oi.tokenizer[0])
 			snprintf(oi.tokenizer, sizeof oi.tokenizer, "%s", cl_tokenizer_fingerprint(tok));

@@ -7,7 +7,7 @@ static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: %s [-m DIR | -t FILE] [--lines] [--bos | --no-bos] [--eos] [--special]\n"
-		"       [--ids] [--from-ids] [-f FILE] [TEXT ...]\n"
+		"       [--ids] [--from-ids] [--seq N] [-f FILE] [TEXT ...]\n"
 		"Text (the arguments joined by spaces, FILE, or standard input) to a cl token\n"
 		"stream on standard output.  The whole input is one sequence, newlines included.\n"
 		"  -m DIR       model directory (default: $CL_MODEL or the model that ships)\n"
@@ -21,7 +21,8 @@ static void usage(int code)
 		"  --special    parse special-token text (<s>, <|endoftext|>) as those tokens\n"
 		"  --ids        print ids as text, one line per sequence, instead of a stream\n"
 		"  --from-ids   read whitespace-separated ids, one line per sequence, not text\n"
-		"  --seq N      number the first sequence N (default 0)\n",
+		"  --seq N      number the first sequence N (default 0)\n"
+		"  -h, --help   this help\n",
 		prog);
 	exit(code);
 }
@@ -151,6 +152,8 @@ int main(int argc, char **argv)
 		die(EXIT_USAGE, "give the text as arguments or with -f, not both");
 	if (from_ids && (special || bos >= 0 || eos))
 		die(EXIT_USAGE, "--from-ids takes the ids as they are: no --special, --bos, --no-bos or --eos");
+	if (!o.ids)
+		no_stream_to_tty("use --ids to see the ids, or pipe it into cl-embed or cl-dump");
 
 	/* The tokenizer first: a bad model fails before anything is read. */
 	const char *src = tokfile ? tokfile : model ? model : cl_default_model();

@@ -24,6 +24,7 @@ enum { EXIT_OK = 0, EXIT_DATA = 1, EXIT_USAGE = 2 };
 
 static const char *prog = "cl";
 static int cmd_failed; /* die() was called with a non-zero code */
+static void (*cmd_before_message)(void); /* set by a program that must ready stderr first */
 
 static void cmd_init(const char *name)
 {
@@ -37,6 +38,8 @@ __attribute__((format(printf, 2, 3), noreturn)) static void die(int code, const 
 {
 	int saved = errno;
 	va_list ap;
+	if (cmd_before_message)
+		cmd_before_message();
 	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -78,6 +81,14 @@ __attribute__((unused)) static double opt_double(const char *opt, const char *s,
 	return v;
 }
 
+/* A binary stream is not written to a terminal, as gzip does not write
+ * compressed data there; `hint` says what to do instead. */
+__attribute__((unused)) static void no_stream_to_tty(const char *hint)
+{
+	if (isatty(STDOUT_FILENO))
+		die(EXIT_USAGE, "standard output is a terminal: a binary stream is not written there (%s)", hint);
+}
+
 /* Output errors are errors: a full disk must not "succeed". */
 __attribute__((unused)) static int finish_stdout(void)
 {
@@ -87,6 +98,15 @@ __attribute__((unused)) static int finish_stdout(void)
 		die(EXIT_DATA, "stdout:");
 	}
 	return EXIT_OK;
+}
+
+/* An argument no option took: "unknown option '--x'" or "unexpected
+ * argument 'x'", the same words in every program. */
+__attribute__((noreturn, unused)) static void bad_arg(const char *a)
+{
+	if (a[0] == '-' && a[1])
+		die(EXIT_USAGE, "unknown option '%s' (see --help)", a);
+	die(EXIT_USAGE, "unexpected argument '%s' (see --help)", a);
 }
 
 /* Long options of the form --name=value or --name value.  Returns the value

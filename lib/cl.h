@@ -137,6 +137,8 @@ struct cl_stream_info {
 	char producer[32];      /* "cl-embed" */
 	char model[256];        /* model directory or name; "" unknown */
 	int32_t bos, eos;       /* the tokenizer's BOS / EOS ids; -1: none or unknown */
+	uint32_t context;       /* logits: positions each sequence's cache holds (its
+				   positions are 0 to context - 1); 0: unknown */
 };
 
 struct cl_alt {
@@ -221,7 +223,10 @@ int cl_tokenizer_add_bos(const struct cl_tokenizer *t);
 const char *cl_tokenizer_fingerprint(const struct cl_tokenizer *t);
 /* The vocabulary entry, as stored ("▁def", "<0x0A>", "Ġworld"). */
 const char *cl_tokenizer_piece(const struct cl_tokenizer *t, int32_t id);
-/* Encode len bytes of text; *ids is malloc'd and owned by the caller. */
+/* Encode len bytes of text; *ids is malloc'd and owned by the caller.  Text that
+ * is not valid UTF-8 is refused (CL_ERR_FORMAT, naming the byte) by
+ * SentencePiece tokenizers, which would read it as U+FFFD; GPT-2's byte-level
+ * BPE encodes every byte as it is. */
 enum cl_status cl_tokenizer_encode(const struct cl_tokenizer *t, const char *text, size_t len,
 				   unsigned flags, int32_t **ids, size_t *n);
 /* The bytes token `id` stands for in decoded text, written to buf (at most
@@ -249,6 +254,9 @@ struct cl_utf8 {
 size_t cl_utf8_push(struct cl_utf8 *u, const char *in, size_t n, char *out);
 /* At the end of a sequence: what is still pending, as U+FFFD per bad byte run. */
 size_t cl_utf8_finish(struct cl_utf8 *u, char *out);
+/* The offset of the first byte of s that is not part of valid UTF-8, or n
+ * when all of it is. */
+size_t cl_utf8_check(const char *s, size_t n);
 
 /* --------------------------------------------------------------- model --- */
 

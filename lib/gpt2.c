@@ -312,8 +312,11 @@ static enum cl_status gpt2_load(struct cl_model *m, const cJSON *cfg, const char
 		    (st = get_conv(m, P("mlp.c_fc.weight"), D, F, &y->fc)) ||
 		    (st = get_vec(m, P("mlp.c_fc.bias"), F, &y->fc_b)) ||
 		    (st = get_conv(m, P("mlp.c_proj.weight"), F, D, &y->proj)) ||
-		    (st = get_vec(m, P("mlp.c_proj.bias"), D, &y->proj_b)))
+		    (st = get_vec(m, P("mlp.c_proj.bias"), D, &y->proj_b))) {
+			if (m->opts.progress && l > 0)
+				fputc('\n', stderr); /* the progress line ends before the message */
 			return st;
+		}
 #undef P
 		if (m->opts.progress)
 			fprintf(stderr, "\r%s: layer %d of %d", m->dir, l + 1, in->n_layers);

@@ -184,8 +184,11 @@ static enum cl_status llama_load(struct cl_model *m, const cJSON *cfg, const cha
 		    (st = get_mat(m, P("self_attn.o_proj.weight"), dim, qd, &y->wo)) ||
 		    (st = get_mat(m, P("mlp.gate_proj.weight"), ffn, dim, &y->gate)) ||
 		    (st = get_mat(m, P("mlp.up_proj.weight"), ffn, dim, &y->up)) ||
-		    (st = get_mat(m, P("mlp.down_proj.weight"), dim, ffn, &y->down)))
+		    (st = get_mat(m, P("mlp.down_proj.weight"), dim, ffn, &y->down))) {
+			if (m->opts.progress && l > 0)
+				fputc('\n', stderr); /* the progress line ends before the message */
 			return st;
+		}
 #undef P
 		if (m->opts.progress)
 			fprintf(stderr, "\r%s: layer %d of %d", m->dir, l + 1, in->n_layers);

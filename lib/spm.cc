@@ -212,6 +212,7 @@ extern "C" enum cl_status cl_spm_load(const char *file, struct cl_tokenizer *t)
 	}
 	t->impl = m;
 	t->add_bos = 1;
+	t->utf8_only = 1;
 	t->encode = spm_encode;
 	t->decode = spm_decode;
 	t->free = spm_free;

@@ -230,6 +230,11 @@ static enum cl_status parse_info(const char *name, const char *json, size_t n, s
 		info->bos = (int32_t)d;
 	if (jnum(o, "eos", -1, 1u << 30, &d) > 0)
 		info->eos = (int32_t)d;
+	if (jnum(o, "context", 0, 1u << 30, &d) < 0) {
+		st = cl_error(CL_ERR_FORMAT, "%s: stream header: context: expected a non-negative integer", name);
+		goto out;
+	} else if (jnum(o, "context", 0, 1u << 30, &d) > 0)
+		info->context = (uint32_t)d;
 	info->dtype = CL_DTYPE_F32;
 	if (info->kind == CL_STREAM_VECTORS) {
 		if (jnum(o, "width", 1, MAX_WIDTH, &d) <= 0) {
@@ -489,6 +494,8 @@ static char *info_json(const struct cl_stream_info *info)
 	cJSON_AddStringToObject(o, "tokenizer", info->tokenizer);
 	cJSON_AddNumberToObject(o, "bos", info->bos);
 	cJSON_AddNumberToObject(o, "eos", info->eos);
+	if (info->context)
+		cJSON_AddNumberToObject(o, "context", info->context);
 	cJSON_AddStringToObject(o, "producer", info->producer);
 	cJSON_AddStringToObject(o, "model", info->model);
 	char *s = cJSON_PrintUnformatted(o);

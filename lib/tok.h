@@ -16,6 +16,8 @@ struct cl_tokenizer {
 	int add_bos;               /* the tokenizer adds BOS by default (Llama yes, GPT-2 no) */
 	int ws_runs_first;         /* whitespace-only pieces keep the "first" state
 				      (SentencePiece with remove_extra_whitespaces) */
+	int utf8_only;             /* text must be valid UTF-8 (SentencePiece would read a
+				      bad byte as U+FFFD; byte-level BPE keeps every byte) */
 	/* The backend: */
 	void *impl;
 	enum cl_status (*encode)(const struct cl_tokenizer *t, const char *text, size_t len,

@@ -104,9 +104,19 @@ int cl_tokenizer_is_control(const struct cl_tokenizer *t, int32_t id)
 	return id >= 0 && id < t->n_vocab && t->control[id];
 }
 
+static int seq_len(unsigned char c);
+static int cont_ok(unsigned char c, int k, unsigned char b);
+
+/* Text that is not UTF-8 is refused where the tokenizer would change it:
+ * SentencePiece reads each bad byte as U+FFFD.  Byte-level BPE keeps every
+ * byte, so there it round-trips. */
 enum cl_status cl_tokenizer_encode(const struct cl_tokenizer *t, const char *text, size_t len,
 				   unsigned flags, int32_t **ids, size_t *n)
 {
+	size_t bad = t->utf8_only ? cl_utf8_check(text, len) : len;
+	if (bad < len)
+		return cl_error(CL_ERR_FORMAT, "invalid UTF-8 at byte %zu of the text (byte 0x%02x)", bad,
+				(unsigned char)text[bad]);
 	return t->encode(t, text, len, flags, ids, n);
 }
 
@@ -144,6 +154,21 @@ static int cont_ok(unsigned char c, int k, unsigned char b)
 		if (c == 0xf4 && b > 0x8f) return 0; /* beyond U+10FFFF */
 	}
 	return 1;
+}
+
+size_t cl_utf8_check(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		int l = seq_len(c);
+		if (l == 0 || i + (size_t)l > n)
+			return i;
+		for (int k = 1; k < l; k++)
+			if (!cont_ok(c, k, (unsigned char)s[i + (size_t)k]))
+				return i;
+		i += (size_t)l;
+	}
+	return n;
 }
 
 static const char replacement[3] = {'\xef', '\xbf', '\xbd'};

@@ -64,7 +64,7 @@ c="--stop ends the completion at the stop string"
 got=$(timeout 60 cl-complete -m "$M" --greedy --stop " girl" "Once upon a time")
 if [ "$got" = "Once upon a time, there was a little girl" ]; then ok "$c"; else not_ok "$c" "$got"; fi
 
-check_fails "a bad sampling option exits with cl-sample's one line" "^cl-sample: --top-p" \
+check_fails "a bad sampling option exits with one line, as cl-complete's" "^cl-complete: --top-p" \
 	timeout 60 cl-complete -m "$M" --top-p 2 "Once"
 
 c="a reader that goes away ends the loop at once"
@@ -120,14 +120,15 @@ and "input_string" in lines[4]["error"] and lines[5] == ["Once upon a time, ther
 if [ $rc -eq 1 ]; then ok "--json exits 1 when a request was answered with an error"
 else not_ok "--json exits 1 when a request was answered with an error" "exit $rc"; fi
 
-# A failure in the pipeline (positions beyond --ctx) answers that request
-# with the child's message; the next request is answered.
+# The context (--ctx 8): generation stops at its end; a prompt that does not
+# fit is that request's error; the next request is answered.
 printf '%s\n' '{"input_data": ["Once"], "params": {"max_new_tokens": 50}}' \
+	'{"input_data": ["Once upon a time, there was a little girl"]}' \
 	'{"input_data": ["Once"], "params": {"max_new_tokens": 2}}' |
 	timeout 60 cl-complete --json --ctx 8 -m "$M" >"$TMP/ctx.jsonl" 2>"$TMP/err"
-json_ok "a child's failure becomes that request's error, and the next request is answered" "$TMP/ctx.jsonl" \
-	'len(lines) == 2 and "cl-forward" in lines[0]["error"] and "context" in lines[0]["error"]
-and lines[1] == ["Once upon a"]'
+json_ok "generation stops at the context, a prompt too long is an error, the next request is answered" \
+	"$TMP/ctx.jsonl" 'len(lines) == 3 and lines[0][0].startswith("Once upon a time")
+and "the prompt is 13 tokens, the context holds 8" in lines[1]["error"] and lines[2] == ["Once upon a"]'
 
 # return_full_text false: the completion alone, which the prompt completes.
 printf '%s\n' '{"input_data": {"input_string": ["Once upon a time", "Lily"], "parameters": {"max_new_tokens": 12}}}' \

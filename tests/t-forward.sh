@@ -91,7 +91,7 @@ name="a sequence longer than the context is a clear error"
 if need_testdata "$name"; then
 	m=$TESTDATA/stories260K-hf-f32
 	seq 1 20 | tr '\n' ' ' >"$TMP/long"
-	check_fails "$name" "beyond the context of 8 positions" \
+	check_fails "$name" "seq 0: the prompt is 20 tokens, the context holds 8 \(--ctx\)$" \
 		sh -c "cl-tokenize -m $m --from-ids <$TMP/long | cl-embed -m $m | cl-forward -m $m --ctx 8 >/dev/null"
 fi
 name="embeddings of the wrong width are refused, naming both widths"

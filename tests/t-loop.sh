@@ -46,21 +46,24 @@ fifo_loop() {
 		sh "$M" "$prompt" "$fwd" "$TMP/fifo" "$TMP/$name" "$@"
 }
 
-# coproc_loop NAME PROMPT SAMPLE_OPTS...: the bash recipe.  cl-sample is the
-# coprocess (a simple command, so no subshell of bash's holds its output
-# open); the group sends the prompt's stream and then the coprocess's tokens
-# into cl-embed, and cl-forward's logits go back to the coprocess.  Bash does
-# not pass a coprocess's fds to subshells (a pipeline's parts), hence the
-# copies on 3 and 4.  When cl-sample ends, tee sees the end of its input, the
-# group ends, and cl-embed and cl-forward drain.
+# coproc_loop NAME PROMPT SAMPLE_OPTS...: the bash recipe of the README.
+# cl-sample is the coprocess; the shell copies its fds to 3 and 4 (bash
+# passes a coprocess's fds to no subshell), closes its own, runs the loop in
+# the background, closes 3 and 4 and waits, so that it holds no end of the
+# loop's pipes; each part closes the fd it does not use.  The group sends the
+# prompt's stream and then the coprocess's tokens into cl-embed, and
+# cl-forward's logits go back to the coprocess.  When cl-sample ends, tee sees
+# the end of its input, the group ends, and cl-embed and cl-forward drain.
 coproc_loop() {
 	local name=$1 prompt=$2
 	shift 2
 	timeout 60 bash -c 'm=$1 prompt=$2 out=$3; shift 3
 		coproc cl-sample -m "$m" "$@"
-		exec 3<&"${COPROC[0]}" 4>&"${COPROC[1]}"
-		{ cl-tokenize -m "$m" "$prompt"; tee "$out.cls" <&3; } | cl-embed -m "$m" | cl-forward -m "$m" --last >&4
+		exec 3<&"${COPROC[0]}" 4>&"${COPROC[1]}" {COPROC[0]}<&- {COPROC[1]}>&-
+		{ cl-tokenize -m "$m" "$prompt"; tee "$out.cls" <&3; } 4>&- |
+			cl-embed -m "$m" 4>&- | cl-forward -m "$m" --last >&4 &
 		exec 3<&- 4>&-
+		wait $! || exit
 		cl-detok -m "$m" <"$out.cls" >"$out.txt"' \
 		bash "$M" "$prompt" "$TMP/$name" "$@"
 }
