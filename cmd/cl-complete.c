@@ -22,6 +22,7 @@
 #include "cmd.h"
 #include "proc.h"
 #include "request.h"
+#include "engine.h"
 
 static void usage(int code)
 {
@@ -29,7 +30,7 @@ static void usage(int code)
 		"usage: %s [-m DIR] [sampling options] [--threads N] [--ctx N] [--quantize TYPE]\n"
 		"       [--truncate] [--stop-at-dedent] [--raw] [--progress] [--] PROMPT...\n"
 		"       %s --json [-m DIR] [--threads N] [--ctx N] [--quantize TYPE] [--truncate]\n"
-		"       [--progress]\n"
+		"       [--parallel N] [--stats] [--progress]\n"
 		"Print the prompt (the arguments joined by spaces, or standard input) and its\n"
 		"completion as it is generated.  With --json, answer requests read one per line.\n"
 		"  -m DIR           model directory (default: $CL_MODEL or the model that ships)\n"
@@ -44,7 +45,11 @@ static void usage(int code)
 		"  --progress       show loading progress (default: when stderr is a terminal,\n"
 		"                   without --json)\n"
 		"  --json           requests {\"input_data\": {\"input_string\": [...], \"parameters\": {...}}}\n"
-		"                   or {\"input_data\": [...], \"params\": {...}}, one per line\n"
+		"                   or {\"input_data\": [...], \"params\": {...}}, one per line; the\n"
+		"                   model loaded once, requests decoded together\n"
+		"  --parallel N     --json: sequences decoded together at most (default 16)\n"
+		"  --stats          --json: at the end, steps (passes through the layers),\n"
+		"                   the most rows in one, compute seconds, on stderr\n"
 		"  -h, --help       this help\n"
 		"Sampling options, passed to cl-sample(1): --temperature T, --greedy, --top-k K,\n"
 		"--top-p P, --min-p P, --typical-p P, --repetition-penalty R, --presence-penalty R,\n"
@@ -67,14 +72,6 @@ static void push(struct args *a, const char *s)
 		die(EXIT_DATA, "out of memory");
 	a->v = v;
 	a->v[++a->n] = NULL;
-}
-
-static void pushf(struct args *a, const char *opt, const char *fmt, double v)
-{
-	char buf[64];
-	snprintf(buf, sizeof buf, fmt, v);
-	push(a, opt);
-	push(a, buf);
 }
 
 static void args_free(struct args *a)
@@ -425,23 +422,6 @@ static int loop(struct run *R, int quiet_fail)
 	return failed;
 }
 
-/* The first line a failed child wrote, as ours, or how it ended. */
-static void failure(struct cl_loop *L, int failed, char *msg, size_t cap)
-{
-	struct cl_proc *p = &L->ps[failed];
-	size_t n = cl_bytes_count(&p->err);
-	const char *e = (const char *)p->err.p + p->err.off, *nl = n ? memchr(e, '\n', n) : NULL;
-	size_t l = nl ? (size_t)(nl - e) : n;
-	const char *colon = l > 3 && strncmp(e, "cl-", 3) == 0 ? memchr(e, ':', l) : NULL;
-	char how[64];
-	if (colon && colon + 2 <= e + l && colon[1] == ' ')
-		snprintf(msg, cap, "%.*s", (int)(l - (size_t)(colon + 2 - e)), colon + 2);
-	else if (n)
-		snprintf(msg, cap, "%.*s", (int)l, e);
-	else
-		snprintf(msg, cap, "%s: %s", p->name, cl_proc_describe(p, how, sizeof how));
-}
-
 static const char *dir;
 static struct args fwd; /* options for cl-forward */
 static int progress_opt, truncate_opt;
@@ -510,128 +490,286 @@ static struct cl_tokenizer *load_tokenizer(void)
 }
 
 /* ------------------------------------------------------------- --json --- */
+/*
+ * --json runs in this process: the model is loaded once, and the prompts of
+ * up to --parallel requests' worth of sequences are decoded together by the
+ * engine (lib/engine.c), one pass over the weights per step for all of them.
+ * Answers go out one line per request, in input order, as soon as each
+ * request and those before it are final.
+ */
 
-/* One request through a run: the answer, or an error object; *ok is cleared
- * on an error. */
-static char *answer(const struct cl_request *rq, const struct cl_tokenizer *tk, int *ok)
+struct jreq {
+	struct cl_request rq;
+	int parsed;
+	char *answer;            /* the line, once final */
+	char **texts;            /* (n_prompts) each prompt's completion */
+	size_t *lens;
+	int pending;             /* prompts still generating */
+	char err[1024];
+	struct jreq *next;
+};
+
+static long parallel_opt = 16;
+static int stats_opt;
+
+static void jreq_free(struct jreq *j)
 {
-	struct args s = {0};
-	struct run R = {.truncate = truncate_opt, .progress = progress_opt};
-	char msg[1024] = "", **texts = calloc((size_t)rq->n_prompts, sizeof *texts);
-	size_t *lens = calloc((size_t)rq->n_prompts, sizeof *lens);
-	char *out = NULL;
-	enum cl_status st;
-	if (!texts || !lens || !(R.gens = calloc((size_t)rq->n_prompts, sizeof *R.gens)))
-		die(EXIT_DATA, "out of memory");
-	R.ngens = rq->n_prompts;
-	R.max_new = rq->max_new_tokens ? (long)rq->max_new_tokens : 256;
-	/* Tokenize first, as cl-tokenize does (BOS where the model's own
-	 * tokenizer adds it): a prompt that fails costs no processes. */
-	unsigned flags = cl_tokenizer_add_bos(tk) ? CL_ENCODE_BOS : 0;
-	for (int i = 0; i < rq->n_prompts; i++)
-		if ((st = cl_tokenizer_encode(tk, rq->prompts[i], strlen(rq->prompts[i]), flags, &R.gens[i].ids,
-					      &R.gens[i].nids))) {
-			snprintf(msg, sizeof msg, "input %d: %s", i, cl_errmsg());
-			goto done;
-		}
+	for (int i = 0; j->texts && i < j->rq.n_prompts; i++)
+		free(j->texts[i]);
+	if (j->parsed)
+		cl_request_free(&j->rq);
+	free(j->texts);
+	free(j->lens);
+	free(j->answer);
+	free(j);
+}
 
-	if (rq->temperature == 0) {
-		push(&s, "--greedy");
-	} else {
-		pushf(&s, "--temperature", "%.9g", rq->temperature);
-		pushf(&s, "--top-k", "%.0f", rq->top_k);
-		pushf(&s, "--top-p", "%.9g", rq->top_p);
-	}
-	pushf(&s, "--repetition-penalty", "%.9g", rq->repetition_penalty);
-	if (rq->max_new_tokens)
-		pushf(&s, "--max-new-tokens", "%.0f", (double)rq->max_new_tokens);
-	if (rq->has_seed)
-		pushf(&s, "--seed", "%.0f", (double)rq->seed);
-	for (int k = 0; k < rq->n_stops; k++)
-		push(&s, "--stop"), push(&s, rq->stops[k]);
-
-	run_start(&R, tk, &s);
-	int failed = loop(&R, 1);
-	if (R.bad[0])
-		snprintf(msg, sizeof msg, "%s", R.bad);
-	else if (failed >= 0)
-		failure(&R.L, failed, msg, sizeof msg);
-	else if (R.broken[0])
-		snprintf(msg, sizeof msg, "%s", R.broken);
-	for (int i = 0; !msg[0] && i < rq->n_prompts; i++) {
-		struct gen *g = &R.gens[i];
-		if (!g->done) {
-			snprintf(msg, sizeof msg, "cl-sample ended before sequence %d was over", i);
+/* A prompt of j is over: its text, cut after the first stop string. */
+static void on_token(void *arg, const struct cl_engine_token *t)
+{
+	struct jreq *j = arg;
+	if (t->finish == CL_FINISH_NONE)
+		return;
+	int i = -1;
+	for (int k = 0; k < j->rq.n_prompts; k++)
+		if (j->texts[k] == NULL && j->lens[k] == (size_t)t->id + 1) {
+			i = k;
 			break;
 		}
-		/* The completion ends with the first stop string it holds. */
-		size_t len = cl_bytes_count(&g->text), cut = len;
-		const char *t = (const char *)g->text.p + g->text.off;
-		for (int k = 0; k < rq->n_stops; k++) {
-			const char *at = len ? memmem(t, len, rq->stops[k], strlen(rq->stops[k])) : NULL;
-			if (at && (size_t)(at - t) + strlen(rq->stops[k]) < cut)
-				cut = (size_t)(at - t) + strlen(rq->stops[k]);
-		}
-		size_t pl = rq->return_full_text ? strlen(rq->prompts[i]) : 0;
-		if (!(texts[i] = malloc(pl + cut + 1)))
-			die(EXIT_DATA, "out of memory");
-		memcpy(texts[i], rq->prompts[i], pl);
-		memcpy(texts[i] + pl, t, cut);
-		lens[i] = pl + cut;
+	if (i < 0)
+		return;
+	size_t cut = t->len;
+	for (int k = 0; k < j->rq.n_stops; k++) {
+		const char *at = t->len ? memmem(t->text, t->len, j->rq.stops[k], strlen(j->rq.stops[k])) : NULL;
+		if (at && (size_t)(at - t->text) + strlen(j->rq.stops[k]) < cut)
+			cut = (size_t)(at - t->text) + strlen(j->rq.stops[k]);
 	}
-	if (!msg[0])
-		out = cl_request_answer(rq, texts, lens);
-done:
-	if (msg[0]) {
-		out = cl_request_error(msg);
-		*ok = 0;
-	}
-	if (!out)
+	size_t pl = j->rq.return_full_text ? strlen(j->rq.prompts[i]) : 0;
+	if (!(j->texts[i] = malloc(pl + cut + 1)))
 		die(EXIT_DATA, "out of memory");
-	run_free(&R);
+	memcpy(j->texts[i], j->rq.prompts[i], pl);
+	memcpy(j->texts[i] + pl, t->text, cut);
+	j->lens[i] = pl + cut;
+	j->pending--;
+}
+
+/* Start the request's prompts in the engine, or answer it with an error. */
+static void jreq_start(struct jreq *j, struct cl_engine *e, const struct cl_tokenizer *tk)
+{
+	const struct cl_request *rq = &j->rq;
+	int32_t ctx = cl_engine_ctx(e);
+	if (!(j->texts = calloc((size_t)rq->n_prompts + 1, sizeof *j->texts)) ||
+	    !(j->lens = calloc((size_t)rq->n_prompts + 1, sizeof *j->lens)))
+		die(EXIT_DATA, "out of memory");
+	/* BOS where the model's own tokenizer adds it, as cl-tokenize. */
+	unsigned flags = cl_tokenizer_add_bos(tk) ? CL_ENCODE_BOS : 0;
+	struct cl_engine_params p;
+	cl_engine_params_init(&p);
+	if (rq->temperature == 0) {
+		p.sp.temperature = 0;
+	} else {
+		p.sp.temperature = rq->temperature;
+		p.sp.top_k = rq->top_k;
+		p.sp.top_p = rq->top_p;
+	}
+	p.sp.repetition_penalty = rq->repetition_penalty;
+	if (rq->has_seed)
+		p.sp.seed = rq->seed;
+	if (rq->max_new_tokens)
+		p.max_new = rq->max_new_tokens;
+	if (rq->n_stops > CL_ENGINE_MAX_STOPS) {
+		snprintf(j->err, sizeof j->err, "stop: at most %d strings", CL_ENGINE_MAX_STOPS);
+		return;
+	}
+	for (int k = 0; k < rq->n_stops; k++)
+		p.stops[k] = rq->stops[k];
+	p.n_stops = rq->n_stops;
+	int32_t bos = cl_tokenizer_bos(tk);
+	int32_t **ids = calloc((size_t)rq->n_prompts, sizeof *ids);
+	size_t *nids = calloc((size_t)rq->n_prompts, sizeof *nids);
+	if (!ids || !nids)
+		die(EXIT_DATA, "out of memory");
+	for (int i = 0; i < rq->n_prompts && !j->err[0]; i++) {
+		if (cl_tokenizer_encode(tk, rq->prompts[i], strlen(rq->prompts[i]), flags, &ids[i], &nids[i])) {
+			snprintf(j->err, sizeof j->err, "input %d: %s", i, cl_errmsg());
+		} else if (nids[i] >= (size_t)ctx && !truncate_opt) {
+			snprintf(j->err, sizeof j->err, "input %d: the prompt is %zu tokens, the context holds %d "
+				 "(--truncate keeps its end)", i, nids[i], ctx);
+		} else if (nids[i] >= (size_t)ctx) {
+			size_t keep_bos = nids[i] && ids[i][0] == bos && bos >= 0, half = (size_t)ctx / 2 ? (size_t)ctx / 2 : 1;
+			size_t room = (size_t)p.max_new < half ? (size_t)p.max_new : half;
+			size_t keep = (size_t)ctx - room - keep_bos;
+			memmove(ids[i] + keep_bos, ids[i] + nids[i] - keep, keep * sizeof **ids);
+			nids[i] = keep_bos + keep;
+		}
+	}
+	for (int i = 0; i < rq->n_prompts && !j->err[0]; i++) {
+		p.seq = (uint32_t)i; /* as one run of cl-sample per request numbered them */
+		int h = cl_engine_add(e, ids[i], nids[i], &p, on_token, j);
+		if (h < 0)
+			die(EXIT_DATA, "%s", cl_errmsg()); /* never full: the caller keeps room */
+		j->lens[i] = (size_t)h + 1; /* the handle, until the text replaces it */
+		j->pending++;
+	}
 	for (int i = 0; i < rq->n_prompts; i++)
-		free(texts[i]);
-	free(texts), free(lens);
-	args_free(&s);
-	return out;
+		free(ids[i]);
+	free(ids), free(nids);
+}
+
+/* The line of a request that is over. */
+static void jreq_answer(struct jreq *j)
+{
+	if (!j->parsed)
+		j->answer = cl_request_error(j->err);
+	else if (j->err[0])
+		j->answer = cl_request_error(j->err);
+	else
+		j->answer = cl_request_answer(&j->rq, j->texts, j->lens);
+	if (!j->answer)
+		die(EXIT_DATA, "out of memory");
+}
+
+/* A line of standard input, read with read(2) so that poll(2) tells the
+ * truth about what is waiting: 1 a line (in *line, NUL-terminated), 0 none
+ * yet (!block), -1 the end. */
+static int read_line(char **line, size_t *len, int block)
+{
+	static char *buf;
+	static size_t n, cap, scanned;
+	static int eof;
+	for (;;) {
+		char *nl = n ? memchr(buf + scanned, '\n', n - scanned) : NULL;
+		if (nl || (eof && n)) {
+			size_t l = nl ? (size_t)(nl - buf) + 1 : n;
+			free(*line);
+			if (!(*line = malloc(l + 1)))
+				die(EXIT_DATA, "out of memory");
+			memcpy(*line, buf, l);
+			(*line)[l] = 0;
+			*len = l;
+			memmove(buf, buf + l, n - l);
+			n -= l;
+			scanned = 0;
+			return 1;
+		}
+		scanned = n;
+		if (eof) {
+			free(buf);
+			buf = NULL;
+			return -1;
+		}
+		if (!block) {
+			struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+			if (poll(&pfd, 1, 0) <= 0)
+				return 0;
+		}
+		if (cap - n < 65536) {
+			char *b = realloc(buf, cap = cap ? 2 * cap : 65536 * 2);
+			if (!b)
+				die(EXIT_DATA, "out of memory");
+			buf = b;
+		}
+		ssize_t r = read(STDIN_FILENO, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die(EXIT_DATA, "stdin:");
+		if (r == 0)
+			eof = 1;
+		n += (size_t)r;
+	}
 }
 
 /* Requests one per line; exit 1 when any was answered with an error. */
 static int json_main(void)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int ok = 1;
 	/* The tokenizer before stdin: a bad -m fails at once. */
 	struct cl_tokenizer *tk = load_tokenizer();
-	while ((len = getline(&line, &cap, stdin)) >= 0) {
-		struct cl_request rq;
-		char *out;
-		if (strspn(line, " \t\r\n") == (size_t)len)
-			continue; /* blank lines are not requests */
-		if (cl_request_parse(line, (size_t)len, &rq)) {
-			out = cl_request_error(cl_errmsg());
-			ok = 0;
-		} else if (rq.n_prompts == 0) {
-			out = cl_request_answer(&rq, NULL, NULL);
-			cl_request_free(&rq);
-		} else {
-			out = answer(&rq, tk, &ok);
-			cl_request_free(&rq);
+	struct cl_model_opts o;
+	cl_model_opts_init(&o);
+	o.progress = progress_opt;
+	for (int k = 0; k + 1 < fwd.n; k += 2) {
+		if (!strcmp(fwd.v[k], "--threads"))
+			o.threads = (int)strtol(fwd.v[k + 1], NULL, 10);
+		else if (!strcmp(fwd.v[k], "--quantize")) {
+			enum cl_dtype t;
+			if (cl_dtype_parse(fwd.v[k + 1], &t) || t == CL_DTYPE_F32)
+				die(EXIT_USAGE, "--quantize: expected f16, bf16, q8_0 or q4_0, got '%s'", fwd.v[k + 1]);
+			o.quantize = (int)t;
 		}
-		if (!out)
-			die(EXIT_DATA, "out of memory");
-		if (puts(out) == EOF || fflush(stdout) == EOF) {
-			if (errno == EPIPE)
-				exit(EXIT_OK);
-			die(EXIT_DATA, "stdout:");
-		}
-		free(out);
 	}
-	if (ferror(stdin))
-		die(EXIT_DATA, "stdin:");
+	struct cl_model *m;
+	if (cl_model_load(dir, &o, &m))
+		die(EXIT_DATA, "%s", cl_errmsg());
+	const struct cl_model_info *mi = cl_model_info(m);
+	int32_t ctx = mi->max_pos;
+	for (int k = 0; k + 1 < fwd.n; k += 2)
+		if (!strcmp(fwd.v[k], "--ctx")) {
+			long c = strtol(fwd.v[k + 1], NULL, 10);
+			if (c > mi->max_pos)
+				die(EXIT_USAGE, "--ctx: %ld is beyond max_position_embeddings %d of %s", c, mi->max_pos, dir);
+			ctx = (int32_t)c;
+		}
+	struct cl_engine *e;
+	if (cl_engine_new(m, tk, ctx, (int)parallel_opt + CL_REQUEST_MAX_PROMPTS, &e))
+		die(EXIT_DATA, "%s", cl_errmsg());
+	struct jreq *head = NULL, **tail = &head;
+	char *line = NULL;
+	size_t len;
+	int ok = 1, in_open = 1, max_rows = 0;
+	unsigned long n_req = 0;
+	for (;;) {
+		/* Take requests while there is room: block for one only when
+		 * nothing runs. */
+		while (in_open && cl_engine_running(e) < parallel_opt) {
+			int got = read_line(&line, &len, cl_engine_running(e) == 0 && !head);
+			if (got < 0)
+				in_open = 0;
+			if (got <= 0)
+				break;
+			if (strspn(line, " \t\r\n") == len)
+				continue; /* blank lines are not requests */
+			struct jreq *j = calloc(1, sizeof *j);
+			if (!j)
+				die(EXIT_DATA, "out of memory");
+			if (cl_request_parse(line, len, &j->rq))
+				snprintf(j->err, sizeof j->err, "%s", cl_errmsg());
+			else
+				j->parsed = 1;
+			if (j->parsed && j->rq.n_prompts > 0)
+				jreq_start(j, e, tk);
+			*tail = j;
+			tail = &j->next;
+			n_req++;
+		}
+		/* Answers in input order, each as soon as it and those before
+		 * it are final. */
+		while (head && head->pending == 0) {
+			struct jreq *j = head;
+			jreq_answer(j);
+			ok &= !j->err[0];
+			if (puts(j->answer) == EOF || fflush(stdout) == EOF) {
+				if (errno == EPIPE)
+					exit(EXIT_OK);
+				die(EXIT_DATA, "stdout:");
+			}
+			if (!(head = j->next))
+				tail = &head;
+			jreq_free(j);
+		}
+		if (!in_open && !head)
+			break;
+		if (cl_engine_running(e) && cl_engine_step(e))
+			die(EXIT_DATA, "%s", cl_errmsg());
+		if (cl_engine_last_rows(e) > max_rows)
+			max_rows = cl_engine_last_rows(e);
+	}
+	if (stats_opt)
+		fprintf(stderr, "%s: stats: requests=%lu steps=%llu max_rows=%d seconds=%.6f\n", prog, n_req,
+			(unsigned long long)cl_engine_steps(e), max_rows, cl_model_seconds(m));
 	free(line);
+	cl_engine_free(e);
+	cl_model_free(m);
 	cl_tokenizer_free(tk);
 	finish_stdout();
 	return ok ? EXIT_OK : EXIT_DATA;
@@ -748,6 +886,14 @@ int main(int argc, char **argv)
 			push(&smp, a);
 			continue;
 		}
+		if (strcmp(a, "--stats") == 0) {
+			stats_opt = 1;
+			continue;
+		}
+		if ((v = opt_arg(argc, argv, &i, "--parallel"))) {
+			parallel_opt = opt_long("--parallel", v, 1, 4096);
+			continue;
+		}
 		if ((v = opt_arg(argc, argv, &i, "--threads"))) {
 			push(&fwd, "--threads");
 			opt_long("--threads", v, 1, 1024);
@@ -774,6 +920,10 @@ int main(int argc, char **argv)
 	if (json) {
 		if (smp.n || raw || dedent || i < argc)
 			die(EXIT_USAGE, "--json takes the prompts and sampling parameters from the requests");
+	} else if (stats_opt || parallel_opt != 16) {
+		die(EXIT_USAGE, "--parallel and --stats go with --json");
+	}
+	if (json) {
 		if (progress_opt < 0)
 			progress_opt = 0;
 		rc = json_main();

@@ -254,7 +254,7 @@ int main(int argc, char **argv)
 	if (!(w = cl_writer_open(STDOUT_FILENO, "stdout", &info, &st)))
 		die_status(st);
 
-	/* A batch: consecutive positions of one sequence that are already here. */
+	/* Rows of a batch, at most B. */
 	enum { B = CL_BATCH_MAX };
 	int64_t dim = mi->dim, V = mi->n_vocab;
 	/* File-scope, so that a die() part-way leaks nothing LeakSanitizer sees. */
@@ -262,6 +262,8 @@ int main(int argc, char **argv)
 	x = malloc((size_t)B * dim * sizeof *x);          /* (B, dim) */
 	logits = malloc((size_t)B * V * sizeof *logits);  /* (B, V) */
 	struct cl_record meta[B];
+	struct seq *ss[B];                 /* each row's sequence */
+	struct cl_batch_row rows[B];
 	if (!x || !logits)
 		die(EXIT_DATA, "out of memory");
 	struct cl_record rec;
@@ -284,67 +286,82 @@ int main(int argc, char **argv)
 			put(&rec);
 			continue;
 		}
-		struct seq *s = find(rec.seq, 1);
+		/* A batch: the records already here (buffered, or waiting in the
+		 * file or pipe), of one sequence or of several, each sequence's in
+		 * order of position; never a wait for input that a position does
+		 * not need. */
 		int n = 0;
 		for (;;) {
+			struct seq *s = find(rec.seq, 1);
 			if ((int64_t)rec.pos >= ctx)
 				past_context(r, &rec);
-			if (n == 0 && rec.pos > (uint32_t)cl_kv_len(s->kv))
+			int prev = -1;
+			for (int k = n; k-- > 0;)
+				if (ss[k] == s) {
+					prev = (int)meta[k].pos;
+					break;
+				}
+			if (prev < 0 && rec.pos > (uint32_t)cl_kv_len(s->kv))
 				die(EXIT_DATA, "stdin: seq %u: position %u, but the sequence has only %d positions so far",
 				    rec.seq, rec.pos, cl_kv_len(s->kv));
+			if (prev >= 0 && rec.pos != (uint32_t)prev + 1) {
+				pending = 1; /* a rewind: the next batch */
+				break;
+			}
 			meta[n] = rec;
+			ss[n] = s;
 			cl_record_vector(r, &rec, x + (size_t)n * dim);
 			n++;
-			/* Take the next record into the batch only if it is already
-			 * here (buffered, or waiting in the file or pipe): never wait
-			 * for input that a position does not need. */
-			if (n == batch || (rec.flags & CL_FLAG_SAMPLE) || !cl_reader_waiting(r))
+			if (n == batch || !cl_reader_waiting(r))
 				break;
 			if ((st = cl_reader_next(r, &rec)) != CL_OK)
 				break;
-			if (rec.kind != CL_REC_VECTOR || rec.seq != meta[0].seq || rec.pos != meta[n - 1].pos + 1) {
+			if (rec.kind != CL_REC_VECTOR) {
 				pending = 1;
 				break;
 			}
 		}
 		if (st != CL_OK && st != CL_ERR_EOF)
 			die_status(st);
-		int all = !last;
-		if ((st = cl_model_forward(model, s->kv, (int32_t)meta[0].pos, n, x, logits, all)))
+		/* Logits for every row, or with --last for each sequence's last
+		 * row in the batch. */
+		int n_out = 0;
+		for (int k = 0; k < n; k++) {
+			int is_last = 1;
+			for (int u = k + 1; u < n && is_last; u++)
+				is_last = ss[u] != ss[k];
+			rows[k] = (struct cl_batch_row){ss[k]->kv, (int32_t)meta[k].pos, !last || is_last};
+			n_out += rows[k].logits;
+		}
+		if (cl_model_forward_batch(model, rows, n, x, logits))
 			die(EXIT_DATA, "stdin: seq %u: %s", meta[0].seq, cl_errmsg());
 		positions += (uint64_t)n;
 		batches++;
-		if (all) {
-			for (int k = 0; k < n; k++) {
-				struct cl_record o = meta[k];
-				o.n = (uint32_t)V;
-				o.data = logits + (size_t)k * V;
-				o.logprob = NAN;
-				put(&o);
-			}
-		} else {
-			/* The positions left out go as bare TOKEN records, so that a
-			 * sampler still knows the whole sequence (repetition penalty). */
-			for (int k = 0; k < n - 1; k++) {
-				struct cl_record o = meta[k];
+		const float *lg = logits;
+		for (int k = 0; k < n; k++) {
+			struct cl_record o = meta[k];
+			o.logprob = NAN;
+			if (!rows[k].logits) {
+				/* A position left out goes as a bare TOKEN record, so
+				 * that a sampler still knows the whole sequence
+				 * (repetition penalty). */
 				o.kind = CL_REC_TOKEN;
 				o.n = 0;
 				o.data = NULL;
-				o.logprob = NAN;
 				put(&o);
+				continue;
 			}
-			struct cl_record o = meta[n - 1];
 			o.n = (uint32_t)V;
-			o.logprob = NAN;
-			if (o.flags & CL_FLAG_SAMPLE) {
-				o.data = logits;
+			if (!last || (o.flags & CL_FLAG_SAMPLE)) {
+				o.data = lg;
 				put(&o);
-				s->have_last = 0;
+				ss[k]->have_last = 0;
 			} else {
-				memcpy(s->last, logits, (size_t)V * sizeof *logits);
-				s->last_rec = o;
-				s->have_last = 1;
+				memcpy(ss[k]->last, lg, (size_t)V * sizeof *lg);
+				ss[k]->last_rec = o;
+				ss[k]->have_last = 1;
 			}
+			lg += V;
 		}
 		if (st == CL_ERR_EOF)
 			break;

@@ -318,6 +318,23 @@ uint64_t cl_kv_bytes(const struct cl_model *m, int32_t ctx);
  * position only.  pos + n beyond the cache's ctx is CL_ERR_RANGE. */
 enum cl_status cl_model_forward(struct cl_model *m, struct cl_kv *kv, int32_t pos, int32_t n,
 				const float *x, float *logits, int all);
+
+/* A batch that mixes sequences: one row per position, each with its
+ * sequence's cache.  Prompts of some sequences and single generated tokens
+ * of others share one pass, which reads each weight once (per CL_BATCH_MAX
+ * rows), so N sequences that step together cost little more than one.  A
+ * sequence's rows come in order, one position after another (other
+ * sequences' rows may come between); its first may be at most cl_kv_len(kv),
+ * and rewinds the cache to it.  Rows with `logits` set get theirs, in row
+ * order, in logits (rows with logits, n_vocab).  Each sequence's logits equal
+ * running it alone, up to the rounding of products whose batch differs. */
+struct cl_batch_row {
+	struct cl_kv *kv;
+	int32_t pos;
+	int logits;
+};
+enum cl_status cl_model_forward_batch(struct cl_model *m, const struct cl_batch_row *rows, int32_t n,
+				      const float *x, float *logits);
 /* Compute seconds spent in cl_model_forward so far (for --stats). */
 double cl_model_seconds(const struct cl_model *m);
 /* Write the model's weights as converted at load (opts.quantize) into dir, a

@@ -371,17 +371,18 @@ static void add_bias(float *y, const float *b, int64_t n, int64_t cols)
 			y[t * cols + i] += b[i];
 }
 
-static enum cl_status gpt2_forward(struct cl_model *m, struct cl_kv *kv, int32_t pos, int32_t n,
-				   const float *xin, float *logits, int all)
+static enum cl_status gpt2_forward(struct cl_model *m, const struct cl_row *rows, int32_t n, const float *xin,
+				   float *logits, const int32_t *out, int32_t n_out)
 {
 	struct gpt2 *G = m->impl;
 	const struct cl_model_info *in = &m->info;
 	int64_t D = in->dim, F = in->ffn_dim;
-	if ((int64_t)pos + n > in->max_pos)
-		return cl_error(CL_ERR_RANGE, "position %lld is beyond n_positions %d", (long long)pos + n - 1,
-				in->max_pos);
+	for (int t = 0; t < n; t++)
+		if (rows[t].pos >= in->max_pos)
+			return cl_error(CL_ERR_RANGE, "position %d is beyond n_positions %d", rows[t].pos,
+					in->max_pos);
 	for (int t = 0; t < n; t++) {
-		cl_mat_row(&G->wpe, pos + t, G->xb + t * D);
+		cl_mat_row(&G->wpe, rows[t].pos, G->xb + t * D);
 		for (int64_t i = 0; i < D; i++)
 			G->x[t * D + i] = xin[t * D + i] + G->xb[t * D + i];
 	}
@@ -392,11 +393,12 @@ static enum cl_status gpt2_forward(struct cl_model *m, struct cl_kv *kv, int32_t
 		cl_matmul(m->pool, &y->attn, G->xb, n, G->qkv);
 		add_bias(G->qkv, y->attn_b, n, 3 * D);
 		for (int t = 0; t < n; t++) {
-			size_t off = ((size_t)l * kv->ctx + (size_t)(pos + t)) * D;
+			struct cl_kv *kv = rows[t].kv;
+			size_t off = ((size_t)l * kv->ctx + (size_t)rows[t].pos) * D;
 			memcpy(kv->k + off, G->qkv + t * 3 * D + D, D * sizeof(float));
 			memcpy(kv->v + off, G->qkv + t * 3 * D + 2 * D, D * sizeof(float));
 		}
-		cl_model_attend(m, kv, l, pos, n, G->qkv, 3 * D, G->attn_scale, G->att);
+		cl_model_attend(m, rows, l, n, G->qkv, 3 * D, G->attn_scale, G->att);
 		cl_matmul(m->pool, &y->attn_proj, G->att, n, G->out);
 		add_bias(G->out, y->attn_proj_b, n, D);
 		for (int64_t i = 0; i < n * D; i++)
@@ -422,12 +424,11 @@ static enum cl_status gpt2_forward(struct cl_model *m, struct cl_kv *kv, int32_t
 		for (int64_t i = 0; i < n * D; i++)
 			G->x[i] += G->out[i];
 	}
-	if (!logits)
+	if (!logits || !n_out)
 		return CL_OK;
-	int first = all ? 0 : n - 1;
-	for (int t = first; t < n; t++)
-		cl_layernorm(G->xb + t * D, G->x + t * D, G->lnf_w, G->lnf_b, D, G->eps);
-	cl_matmul(m->pool, &G->lm_head, G->xb + first * D, n - first, logits);
+	for (int k = 0; k < n_out; k++)
+		cl_layernorm(G->xb + k * D, G->x + out[k] * D, G->lnf_w, G->lnf_b, D, G->eps);
+	cl_matmul(m->pool, &G->lm_head, G->xb, n_out, logits);
 	return CL_OK;
 }
 

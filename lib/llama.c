@@ -248,17 +248,17 @@ static void rope(float *v, int hd, const float *c, const float *s)
 	}
 }
 
-static enum cl_status llama_forward(struct cl_model *m, struct cl_kv *kv, int32_t pos, int32_t n,
-				    const float *xin, float *logits, int all)
+static enum cl_status llama_forward(struct cl_model *m, const struct cl_row *rows, int32_t n, const float *xin,
+				    float *logits, const int32_t *out, int32_t n_out)
 {
 	struct llama *L = m->impl;
 	const struct cl_model_info *in = &m->info;
-	int64_t dim = in->dim, hd = in->head_dim, qd = (int64_t)in->n_heads * hd, kvd = kv->kv_dim,
-		ffn = in->ffn_dim;
+	int64_t dim = in->dim, hd = in->head_dim, qd = (int64_t)in->n_heads * hd,
+		kvd = (int64_t)in->n_kv_heads * hd, ffn = in->ffn_dim;
 	int half = (int)hd / 2;
 	memcpy(L->x, xin, (size_t)n * dim * sizeof(float));
 	for (int t = 0; t < n; t++) {
-		double p = (double)(pos + t) / L->rope_scale;
+		double p = (double)rows[t].pos / L->rope_scale;
 		for (int i = 0; i < half; i++) {
 			double a = p * L->inv_freq[i];
 			L->cos[t * half + i] = (float)cos(a);
@@ -278,11 +278,12 @@ static enum cl_status llama_forward(struct cl_model *m, struct cl_kv *kv, int32_
 				rope(L->q + t * qd + h * hd, (int)hd, c, sn);
 			for (int h = 0; h < in->n_kv_heads; h++)
 				rope(L->k + t * kvd + h * hd, (int)hd, c, sn);
-			size_t off = ((size_t)l * kv->ctx + (size_t)(pos + t)) * kvd;
+			struct cl_kv *kv = rows[t].kv;
+			size_t off = ((size_t)l * kv->ctx + (size_t)rows[t].pos) * kvd;
 			memcpy(kv->k + off, L->k + t * kvd, kvd * sizeof(float));
 			memcpy(kv->v + off, L->v + t * kvd, kvd * sizeof(float));
 		}
-		cl_model_attend(m, kv, l, pos, n, L->q, qd, 1.0f / sqrtf((float)hd), L->att);
+		cl_model_attend(m, rows, l, n, L->q, qd, 1.0f / sqrtf((float)hd), L->att);
 		cl_matmul(m->pool, &y->wo, L->att, n, L->out);
 		for (int64_t i = 0; i < n * dim; i++)
 			L->x[i] += L->out[i];
@@ -298,12 +299,11 @@ static enum cl_status llama_forward(struct cl_model *m, struct cl_kv *kv, int32_
 		for (int64_t i = 0; i < n * dim; i++)
 			L->x[i] += L->out[i];
 	}
-	if (!logits)
+	if (!logits || !n_out)
 		return CL_OK;
-	int first = all ? 0 : n - 1;
-	for (int t = first; t < n; t++)
-		cl_rmsnorm(L->xb + t * dim, L->x + t * dim, L->norm, dim, L->eps);
-	cl_matmul(m->pool, &L->lm_head, L->xb + first * dim, n - first, logits);
+	for (int k = 0; k < n_out; k++)
+		cl_rmsnorm(L->xb + k * dim, L->x + out[k] * dim, L->norm, dim, L->eps);
+	cl_matmul(m->pool, &L->lm_head, L->xb, n_out, logits);
 	return CL_OK;
 }
 

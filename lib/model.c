@@ -216,6 +216,68 @@ static double now(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Check a batch and rewind each sequence to its first row; the rows' kv->len
+ * is set as they are computed. */
+static enum cl_status check_batch(const struct cl_batch_row *rows, int32_t n)
+{
+	for (int32_t t = 0; t < n; t++) {
+		struct cl_kv *kv = rows[t].kv;
+		int32_t pos = rows[t].pos, prev = -1;
+		for (int32_t u = t; u-- > 0;)
+			if (rows[u].kv == kv) {
+				prev = rows[u].pos;
+				break;
+			}
+		if (prev < 0 && (pos < 0 || pos > kv->len))
+			return cl_error(CL_ERR_RANGE, "position %d: the cache holds %d positions, so it can go on at "
+					"%d or rewind to an earlier one", pos, kv->len, kv->len);
+		if (prev >= 0 && pos != prev + 1)
+			return cl_error(CL_ERR_RANGE, "position %d of a sequence follows its position %d in the batch: "
+					"a sequence's rows come one position after another", pos, prev);
+		if (pos >= kv->ctx)
+			return cl_error(CL_ERR_RANGE, "position %d is beyond the context of %d positions", pos,
+					kv->ctx);
+	}
+	for (int32_t t = 0; t < n; t++) {
+		int first = 1;
+		for (int32_t u = 0; u < t && first; u++)
+			first = rows[u].kv != rows[t].kv;
+		if (first)
+			rows[t].kv->len = rows[t].pos; /* rewind */
+	}
+	return CL_OK;
+}
+
+enum cl_status cl_model_forward_batch(struct cl_model *m, const struct cl_batch_row *rows, int32_t n,
+				      const float *x, float *logits)
+{
+	if (n < 1)
+		return CL_OK;
+	enum cl_status st = check_batch(rows, n);
+	if (st)
+		return st;
+	double t0 = now();
+	int64_t dim = m->info.dim, V = m->info.n_vocab;
+	struct cl_row r[CL_BATCH];
+	int32_t out[CL_BATCH];
+	for (int32_t i = 0; i < n && !st; i += CL_BATCH) {
+		int32_t b = n - i < CL_BATCH ? n - i : CL_BATCH, n_out = 0;
+		for (int32_t t = 0; t < b; t++) {
+			r[t] = (struct cl_row){rows[i + t].kv, rows[i + t].pos};
+			if (rows[i + t].logits)
+				out[n_out++] = t;
+		}
+		st = m->fam->forward(m, r, b, x + (size_t)i * dim, n_out ? logits : NULL, out, n_out);
+		if (!st) {
+			for (int32_t t = 0; t < b; t++)
+				r[t].kv->len = r[t].pos + 1;
+			logits = n_out ? logits + (size_t)n_out * V : logits;
+		}
+	}
+	m->seconds += now() - t0;
+	return st;
+}
+
 enum cl_status cl_model_forward(struct cl_model *m, struct cl_kv *kv, int32_t pos, int32_t n,
 				const float *x, float *logits, int all)
 {
@@ -227,19 +289,16 @@ enum cl_status cl_model_forward(struct cl_model *m, struct cl_kv *kv, int32_t po
 	if ((int64_t)pos + n > kv->ctx)
 		return cl_error(CL_ERR_RANGE, "position %lld is beyond the context of %d positions (see --ctx)",
 				(long long)pos + n - 1, kv->ctx);
-	double t0 = now();
-	kv->len = pos; /* rewind */
-	int64_t dim = m->info.dim, V = m->info.n_vocab;
+	struct cl_batch_row rows[CL_BATCH];
 	enum cl_status st = CL_OK;
+	int64_t V = m->info.n_vocab, dim = m->info.dim;
 	for (int32_t i = 0; i < n && !st; i += CL_BATCH) {
 		int32_t b = n - i < CL_BATCH ? n - i : CL_BATCH;
-		int last = i + b == n;
-		float *lg = all ? logits + (size_t)i * V : (last ? logits : NULL);
-		st = m->fam->forward(m, kv, pos + i, b, x + (size_t)i * dim, lg, all);
-		if (!st)
-			kv->len = pos + i + b;
+		for (int32_t t = 0; t < b; t++)
+			rows[t] = (struct cl_batch_row){kv, pos + i + t, logits && (all || i + t == n - 1)};
+		st = cl_model_forward_batch(m, rows, b, x + (size_t)i * dim,
+					    logits ? (all ? logits + (size_t)i * V : logits) : NULL);
 	}
-	m->seconds += now() - t0;
 	return st;
 }
 
@@ -259,9 +318,9 @@ int cl_config_is(const cJSON *cfg, const char *const *types, const char *arch)
 
 struct attend_job {
 	const struct cl_model *m;
-	struct cl_kv *kv;
+	const struct cl_row *rows;
 	int layer;
-	int32_t pos, n;
+	int32_t n;
 	const float *q;
 	int64_t ldq;
 	float scale;
@@ -272,16 +331,17 @@ static void attend_worker(void *arg, int ith, int nth)
 {
 	const struct attend_job *j = arg;
 	const struct cl_model_info *in = &j->m->info;
-	const struct cl_kv *kv = j->kv;
 	int hd = in->head_dim, nh = in->n_heads, rep = in->n_heads / in->n_kv_heads;
-	int64_t kvd = kv->kv_dim, od = (int64_t)nh * hd;
-	float *scores = kv->scores + (size_t)ith * kv->ctx;                 /* (ctx) */
-	const float *kc = kv->k + (size_t)j->layer * kv->ctx * kvd;         /* (ctx, kv_dim) */
-	const float *vc = kv->v + (size_t)j->layer * kv->ctx * kvd;
+	int64_t od = (int64_t)nh * hd;
 	int64_t total = (int64_t)j->n * nh;
 	for (int64_t w = ith; w < total; w += nth) {
 		int t = (int)(w / nh), h = (int)(w % nh);
-		int32_t p = j->pos + t;
+		const struct cl_kv *kv = j->rows[t].kv;
+		int64_t kvd = kv->kv_dim;
+		float *scores = kv->scores + (size_t)ith * kv->ctx;                 /* (ctx) */
+		const float *kc = kv->k + (size_t)j->layer * kv->ctx * kvd;         /* (ctx, kv_dim) */
+		const float *vc = kv->v + (size_t)j->layer * kv->ctx * kvd;
+		int32_t p = j->rows[t].pos;
 		const float *q = j->q + (size_t)t * j->ldq + (size_t)h * hd;
 		int64_t koff = (int64_t)(h / rep) * hd;
 		for (int32_t s = 0; s <= p; s++)
@@ -294,10 +354,10 @@ static void attend_worker(void *arg, int ith, int nth)
 	}
 }
 
-void cl_model_attend(struct cl_model *m, struct cl_kv *kv, int layer, int32_t pos, int32_t n,
-		     const float *q, int64_t ldq, float scale, float *out)
+void cl_model_attend(struct cl_model *m, const struct cl_row *rows, int layer, int32_t n, const float *q,
+		     int64_t ldq, float scale, float *out)
 {
-	struct attend_job job = {m, kv, layer, pos, n, q, ldq, scale, out};
+	struct attend_job job = {m, rows, layer, n, q, ldq, scale, out};
 	cl_pool_run(m->pool, attend_worker, &job);
 }
 

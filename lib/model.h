@@ -14,6 +14,12 @@
 struct cl_model;
 struct cl_kv;
 
+/* One row of a batch: where it goes. */
+struct cl_row {
+	struct cl_kv *kv;
+	int32_t pos;
+};
+
 struct cl_family_ops {
 	const char *name;                  /* "llama" */
 	enum cl_family id;
@@ -22,9 +28,12 @@ struct cl_family_ops {
 	/* Read config.json into m->info and family state, then find and check
 	 * every tensor (presence, dtype, shape) before anything runs. */
 	enum cl_status (*load)(struct cl_model *m, const cJSON *cfg, const char *cfgpath);
-	/* n positions (n <= CL_BATCH) from pos; the cache holds pos positions. */
-	enum cl_status (*forward)(struct cl_model *m, struct cl_kv *kv, int32_t pos, int32_t n,
-				  const float *x, float *logits, int all);
+	/* n rows (n <= CL_BATCH), each a position of a sequence (rows[t]); a
+	 * sequence's rows come in order of position, and its cache holds the
+	 * positions before its first.  Logits of the rows out[0..n_out) go to
+	 * logits, (n_out, n_vocab), in that order. */
+	enum cl_status (*forward)(struct cl_model *m, const struct cl_row *rows, int32_t n, const float *x,
+				  float *logits, const int32_t *out, int32_t n_out);
 	void (*free)(struct cl_model *m);
 };
 
@@ -76,13 +85,14 @@ enum cl_status cl_model_own(struct cl_model *m, void *p);
  * NULL-terminated list), or, without model_type, architectures holds `arch`. */
 int cl_config_is(const cJSON *cfg, const char *const *types, const char *arch);
 
-/* Causal attention for positions pos..pos+n-1 against layer `layer` of the
- * cache (which already holds their keys and values): q is (n, ldq) with query
+/* Causal attention for the n rows of a batch, each against layer `layer` of
+ * its own sequence's cache (which already holds the keys and values of every
+ * row): row t attends to positions 0..rows[t].pos.  q is (n, ldq) with query
  * head h at h * head_dim; out is (n, n_heads * head_dim).  Query head h reads
  * KV head h / (n_heads / n_kv_heads), straight from the cache (no copies for
- * grouped-query attention).  Split over the model's threads by (position, head). */
-void cl_model_attend(struct cl_model *m, struct cl_kv *kv, int layer, int32_t pos, int32_t n,
-		     const float *q, int64_t ldq, float scale, float *out);
+ * grouped-query attention).  Split over the model's threads by (row, head). */
+void cl_model_attend(struct cl_model *m, const struct cl_row *rows, int layer, int32_t n, const float *q,
+		     int64_t ldq, float scale, float *out);
 
 extern const struct cl_family_ops cl_family_llama;
 extern const struct cl_family_ops cl_family_gpt2;

@@ -203,3 +203,43 @@ if "$(dirname "$0")/../scripts/make-checkpoint" -q --family llama --hidden 1024 
 else
 	not_ok "$name" "could not make the checkpoint or its embeddings"
 fi
+
+# Sequences together: the prompts of three sequences interleaved position by
+# position (as sequences stepping together send them) go through the layers
+# in one batch, and each sequence's logits equal its own run's.
+c="interleaved records of three sequences go in one batch, each with its own run's logits (1e-4)"
+SM=$(cd "$(dirname "$0")/.." && pwd)/models/cl-python-small
+printf 'def fibonacci(n):\nimport os\nclass Stack:\n' | cl-tokenize -m "$SM" --lines | cl-dump >"$TMP/three.jsonl"
+$PY - "$TMP/three.jsonl" >"$TMP/mixed.jsonl" <<'PYEOF'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+head, body = recs[0], recs[1:]
+toks = {}
+for r in body:
+    if r["kind"] == "token":
+        toks.setdefault(r["seq"], []).append(r)
+out = [head] + [r for r in body if r["kind"] == "seq_begin"]
+for p in range(max(len(v) for v in toks.values())):
+    out += [v[p] for v in toks.values() if p < len(v)]
+out += [r for r in body if r["kind"] in ("prompt_end", "end")]
+print("\n".join(json.dumps(r) for r in out))
+PYEOF
+cl-dump -r <"$TMP/mixed.jsonl" >"$TMP/mixed.cls" && cl-embed -m "$SM" <"$TMP/mixed.cls" >"$TMP/mixed.emb" &&
+	cl-forward -m "$SM" --stats <"$TMP/mixed.emb" 2>"$TMP/stats" | cl-dump >"$TMP/mixed.out" &&
+	cl-tokenize -m "$SM" --lines <<<$'def fibonacci(n):\nimport os\nclass Stack:' | cl-embed -m "$SM" |
+	cl-forward -m "$SM" --batch 1 | cl-dump >"$TMP/alone.out"
+if [ $? -eq 0 ] && grep -q ' batches=1 ' "$TMP/stats" && $PY - "$TMP/mixed.out" "$TMP/alone.out" <<'PYEOF'
+import json, sys
+def vecs(f):
+    d = {}
+    for l in open(f):
+        r = json.loads(l)
+        if r["kind"] == "vector":
+            d[(r["seq"], r["pos"])] = r["data"]
+    return d
+a, b = vecs(sys.argv[1]), vecs(sys.argv[2])
+assert a.keys() == b.keys() and len(a) > 10, (len(a), len(b))
+worst = max(abs(x - y) for k in a for x, y in zip(a[k], b[k]))
+assert worst < 1e-4, worst
+PYEOF
+then ok "$c"; else not_ok "$c" "$(cat "$TMP/stats")"; fi
