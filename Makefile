@@ -21,6 +21,8 @@ CJSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcjson 2>/dev/null || echo -I/u
 CJSON_LIBS   := $(shell $(PKG_CONFIG) --libs libcjson 2>/dev/null || echo -lcjson)
 SPM_CFLAGS   := $(shell $(PKG_CONFIG) --cflags sentencepiece 2>/dev/null)
 SPM_LIBS     := -lsentencepiece
+MHD_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS     := $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 ALL_CFLAGS   = -std=c11 -D_GNU_SOURCE -pthread -Ilib $(CJSON_CFLAGS) $(WARN) $(CFLAGS) \
                -DCL_PREFIX='"$(PREFIX)"'
 ALL_CXXFLAGS = -std=c++17 -pthread -Ilib $(SPM_CFLAGS) -Wall -Wextra $(CXXFLAGS)
@@ -57,6 +59,10 @@ build/san/%.o: lib/%.c $(HDRS) | build/san
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 build/san/%.o: lib/%.cc $(HDRS) | build/san
 	$(CXX) $(ALL_CXXFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+# cl-serve alone links libmicrohttpd.
+bin/cl-serve build/san/bin/cl-serve: LIBS += $(MHD_LIBS)
+bin/cl-serve build/san/bin/cl-serve: ALL_CFLAGS += $(MHD_CFLAGS)
 
 bin/%: cmd/%.c cmd/cmd.h lib/libcl.a | bin
 	$(CC) $(ALL_CFLAGS) -o $@ $< lib/libcl.a $(LIBS)

@@ -32,7 +32,7 @@ struct cl_engine {
 	const struct cl_tokenizer *tk;
 	int32_t ctx, dim, vocab, eos;
 	struct eseq *seqs;
-	int max_seqs, running, last_rows;
+	int max_seqs, running, last_rows, last_seqs;
 	uint64_t steps;
 	float *x, *logits;      /* (CL_BATCH_MAX, dim), (CL_BATCH_MAX, vocab) */
 	struct cl_batch_row rows[CL_BATCH_MAX];
@@ -113,6 +113,11 @@ int cl_engine_running(const struct cl_engine *e)
 int cl_engine_last_rows(const struct cl_engine *e)
 {
 	return e->last_rows;
+}
+
+int cl_engine_last_seqs(const struct cl_engine *e)
+{
+	return e->last_seqs;
 }
 
 uint64_t cl_engine_steps(const struct cl_engine *e)
@@ -283,6 +288,9 @@ enum cl_status cl_engine_step(struct cl_engine *e)
 			}
 		}
 	e->last_rows = n;
+	e->last_seqs = 0;
+	for (int k = 0; k < n; k++)
+		e->last_seqs += k == 0 || e->owner[k] != e->owner[k - 1];
 	if (n == 0)
 		return CL_OK;
 	if ((st = cl_model_forward_batch(e->m, e->rows, n, e->x, e->logits)))

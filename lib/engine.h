@@ -75,6 +75,7 @@ enum cl_status cl_engine_step(struct cl_engine *e);
 int cl_engine_running(const struct cl_engine *e);
 /* Rows the last step ran, and steps so far (for statistics). */
 int cl_engine_last_rows(const struct cl_engine *e);
+int cl_engine_last_seqs(const struct cl_engine *e); /* sequences in those rows */
 uint64_t cl_engine_steps(const struct cl_engine *e);
 
 #endif

@@ -1,0 +1,1299 @@
+/*
+ * cl-serve - the real-time endpoint: one model loaded once, an HTTP/1.1
+ * server (libmicrohttpd) in front of the engine that decodes every client's
+ * sequences together (lib/engine.c).
+ *
+ * Threads: libmicrohttpd gives each connection a thread, which parses its
+ * request, queues a job and waits for it (or streams it); one engine thread
+ * takes queued jobs while fewer than --parallel sequences run and makes one
+ * pass through the layers per step for all of them.  One mutex guards the
+ * queue, the jobs and the engine; the engine thread holds it during a step,
+ * and wakes the waiting connections after each.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <cJSON.h>
+#include <microhttpd.h>
+
+#include "cmd.h"
+#include "engine.h"
+#include "request.h"
+
+static void usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+		"usage: %s [-m DIR] [--host ADDR] [--port N] [--parallel N] [--queue N]\n"
+		"       [--threads N] [--ctx N] [--quantize TYPE] [--api-key KEY | --api-key-file FILE]\n"
+		"       [--max-body BYTES] [--timeout S] [--drain-seconds S] [--progress]\n"
+		"Serve completions over HTTP/1.1: POST /score (and /) in the hosted-endpoint\n"
+		"shapes of cl-complete --json, POST /v1/completions (OpenAI), GET /v1/models,\n"
+		"POST /tokenize, POST /detokenize, GET /health, GET /metrics.  One model, loaded\n"
+		"once; the sequences of every request are decoded together.\n"
+		"  -m DIR              model directory (default: $CL_MODEL or the model that ships)\n"
+		"  --host ADDR         address to listen on (default 127.0.0.1)\n"
+		"  --port N            port (default 8080; 0: any free port, printed on stderr)\n"
+		"  --parallel N        sequences decoded together at most (default 16)\n"
+		"  --queue N           sequences waiting at most; past it 503 (default 64)\n"
+		"  --threads N         threads of the forward pass (default: the cores available)\n"
+		"  --ctx N             positions per sequence (default: max_position_embeddings)\n"
+		"  --quantize TYPE     convert weights at load: f16, bf16, q8_0 or q4_0\n"
+		"  --api-key KEY       require Authorization: Bearer KEY (401 otherwise)\n"
+		"  --api-key-file FILE the key, from the first line of FILE\n"
+		"  --max-body BYTES    larger request bodies get 413 (default 1048576)\n"
+		"  --timeout S         close a connection idle for S seconds (default 30)\n"
+		"  --drain-seconds S   at SIGTERM, finish running requests for at most S\n"
+		"                      seconds (default 30), then exit 0\n"
+		"  --progress          show loading progress (default: when stderr is a terminal)\n"
+		"  -h, --help          this help\n",
+		prog);
+	exit(code);
+}
+
+/* ------------------------------------------------------------ state --- */
+
+#define MAX_N 16          /* OpenAI's n, per prompt */
+#define MAX_CHOICES 256   /* sequences of one request */
+#define MAX_TOP 20
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv_work = PTHREAD_COND_INITIALIZER; /* the engine thread waits here */
+static pthread_cond_t cv_done = PTHREAD_COND_INITIALIZER; /* connections wait here */
+
+static struct cl_model *model;
+static struct cl_tokenizer *tok;
+static struct cl_engine *eng;
+static const char *dir, *model_name;
+static long parallel = 16, queue_max = 64, max_body = 1 << 20;
+static char *api_key;
+static int stopping;
+
+/* Metrics (under mu). */
+static unsigned long n_status[6];       /* 2xx .. 5xx by hundreds, [0] other */
+static unsigned long long tok_prompt, tok_gen, max_rows, max_seqs_step;
+static int n_queued;                    /* sequences waiting to start */
+
+/* One sequence's result. */
+struct choice {
+	int handle;             /* in the engine, while it runs */
+	int index;              /* OpenAI's choice index */
+	size_t prompt_tokens;
+	char *text;             /* what the engine says so far */
+	size_t len, sent;       /* bytes; bytes already streamed */
+	int32_t *toks;          /* generated tokens, their logprobs and alternatives */
+	float *lps;
+	struct cl_alt *alts;    /* (ntok, n_top) */
+	size_t ntok, cap;
+	enum cl_finish finish;
+	int stop_cut;           /* the stop string's offset in text, or -1 */
+	int echoed;             /* streaming: the prompt went out (echo) */
+};
+
+enum job_kind { JOB_SCORE, JOB_OPENAI };
+
+struct job {
+	enum job_kind kind;
+	int n;                  /* choices */
+	struct choice *ch;
+	int32_t **ids;          /* (n) prompt tokens of each choice */
+	size_t *nids;
+	struct cl_engine_params *params; /* (n) */
+	int started, ndone, cancelled, refs;
+	char *stops[CL_ENGINE_MAX_STOPS];
+	int n_stops;
+	size_t stop_max;
+	int n_top, echo, stream, usage;
+	char **prompt_text;     /* (n) echo and return_full_text */
+	struct cl_request rq;   /* JOB_SCORE */
+	char id[32];
+	long created;
+	struct job *next;
+	int stream_phase;       /* 0 running, 1 final chunk sent, 2 [DONE] sent */
+};
+
+static struct job *q_head, **q_tail = &q_head;
+
+static void job_unref(struct job *j)
+{
+	if (--j->refs > 0)
+		return;
+	for (int i = 0; i < j->n; i++) {
+		free(j->ch[i].text);
+		free(j->ch[i].toks);
+		free(j->ch[i].lps);
+		free(j->ch[i].alts);
+		free(j->ids[i]);
+		if (j->prompt_text)
+			free(j->prompt_text[i]);
+	}
+	for (int i = 0; i < j->n_stops; i++)
+		free(j->stops[i]);
+	if (j->kind == JOB_SCORE)
+		cl_request_free(&j->rq);
+	free(j->ch), free(j->ids), free(j->nids), free(j->params), free(j->prompt_text);
+	free(j);
+}
+
+static struct job *job_new(int n)
+{
+	struct job *j = calloc(1, sizeof *j);
+	if (!j || !(j->ch = calloc((size_t)n, sizeof *j->ch)) || !(j->ids = calloc((size_t)n, sizeof *j->ids)) ||
+	    !(j->nids = calloc((size_t)n, sizeof *j->nids)) || !(j->params = calloc((size_t)n, sizeof *j->params)) ||
+	    !(j->prompt_text = calloc((size_t)n, sizeof *j->prompt_text))) {
+		if (j)
+			free(j->ch), free(j->ids), free(j->nids), free(j->params), free(j->prompt_text);
+		free(j);
+		return NULL;
+	}
+	j->n = n;
+	j->refs = 1;
+	for (int i = 0; i < n; i++)
+		j->ch[i].handle = -1, j->ch[i].stop_cut = -1;
+	static unsigned long serial;
+	snprintf(j->id, sizeof j->id, "cmpl-%lx%04lx", (unsigned long)time(NULL), ++serial & 0xffff);
+	j->created = (long)time(NULL);
+	return j;
+}
+
+/* A sequence of j is over (mu held): the last drops the engine's reference. */
+static void seq_done(struct job *j)
+{
+	if (++j->ndone == j->n)
+		job_unref(j);
+}
+
+/* The engine's word on a sequence (engine thread, mu held). */
+static void on_token(void *arg, const struct cl_engine_token *t)
+{
+	struct job *j = arg;
+	struct choice *c = NULL;
+	for (int i = 0; i < j->n && !c; i++)
+		if (j->ch[i].handle == t->id && !j->ch[i].finish)
+			c = &j->ch[i];
+	if (!c)
+		return;
+	if (t->token >= 0 && t->finish != CL_FINISH_CANCEL) {
+		if (c->ntok == c->cap) {
+			size_t cap = c->cap ? 2 * c->cap : 64;
+			int32_t *tk = realloc(c->toks, cap * sizeof *tk);
+			float *lp = realloc(c->lps, cap * sizeof *lp);
+			struct cl_alt *al = j->n_top ? realloc(c->alts, cap * (size_t)j->n_top * sizeof *al) : NULL;
+			if (tk)
+				c->toks = tk;
+			if (lp)
+				c->lps = lp;
+			if (al)
+				c->alts = al;
+			if (!tk || !lp || (j->n_top && !al))
+				return; /* out of memory: the record is incomplete, the text is not */
+			c->cap = cap;
+		}
+		c->toks[c->ntok] = t->token;
+		c->lps[c->ntok] = t->logprob;
+		for (int k = 0; k < j->n_top; k++)
+			c->alts[c->ntok * (size_t)j->n_top + (size_t)k] =
+				k < t->n_alts ? t->alts[k] : (struct cl_alt){-1, NAN};
+		c->ntok++;
+		tok_gen++;
+	}
+	if (t->len > c->len || !c->text) {
+		char *s = realloc(c->text, t->len + 1);
+		if (s) {
+			memcpy(s, t->text, t->len);
+			s[t->len] = 0;
+			c->text = s;
+			c->len = t->len;
+		}
+	}
+	if (t->finish) {
+		c->finish = t->finish;
+		c->handle = -1;
+		/* OpenAI's text ends before the stop string; the hosted shape's
+		 * after it (cl-complete's). */
+		for (int k = 0; k < j->n_stops && c->text; k++) {
+			const char *at = memmem(c->text, c->len, j->stops[k], strlen(j->stops[k]));
+			if (at && (c->stop_cut < 0 || at - c->text < c->stop_cut))
+				c->stop_cut = (int)(at - c->text) + (j->kind == JOB_SCORE ? (int)strlen(j->stops[k]) : 0);
+		}
+		seq_done(j);
+	}
+}
+
+static void *engine_main(void *arg)
+{
+	pthread_mutex_lock(&mu);
+	for (;;) {
+		/* Start queued jobs, whole, while they fit. */
+		while (q_head && cl_engine_running(eng) + q_head->n <= parallel) {
+			struct job *j = q_head;
+			if (!(q_head = j->next))
+				q_tail = &q_head;
+			n_queued -= j->n;
+			for (int i = 0; i < j->n; i++) {
+				j->ch[i].handle = j->cancelled ? -1 :
+					cl_engine_add(eng, j->ids[i], j->nids[i], &j->params[i], on_token, j);
+				tok_prompt += j->nids[i];
+			}
+			j->started = 1;
+			j->refs++; /* held while the loop below may drop the engine's */
+			for (int i = 0; i < j->n; i++)
+				if (j->ch[i].handle < 0) {
+					j->ch[i].finish = CL_FINISH_CANCEL;
+					seq_done(j);
+				}
+			job_unref(j);
+			pthread_cond_broadcast(&cv_done);
+		}
+		if (!cl_engine_running(eng)) {
+			if (stopping && !q_head)
+				break;
+			pthread_cond_wait(&cv_work, &mu);
+			continue;
+		}
+		if (cl_engine_step(eng)) {
+			fprintf(stderr, "%s: %s\n", prog, cl_errmsg());
+			exit(EXIT_DATA);
+		}
+		if ((unsigned long long)cl_engine_last_rows(eng) > max_rows)
+			max_rows = (unsigned long long)cl_engine_last_rows(eng);
+		if ((unsigned long long)cl_engine_last_seqs(eng) > max_seqs_step)
+			max_seqs_step = (unsigned long long)cl_engine_last_seqs(eng);
+		pthread_cond_broadcast(&cv_done);
+	}
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+/* Queue a job (mu held); 0, or -1 when the queue is full. */
+static int job_queue(struct job *j)
+{
+	if (n_queued + j->n > queue_max)
+		return -1;
+	j->refs++; /* the engine's */
+	*q_tail = j;
+	q_tail = &j->next;
+	n_queued += j->n;
+	pthread_cond_signal(&cv_work);
+	return 0;
+}
+
+/* A job's sequences are over for the client: cancel what still runs (mu
+ * held). */
+static void job_cancel(struct job *j)
+{
+	j->cancelled = 1;
+	for (int i = 0; i < j->n; i++)
+		if (j->ch[i].handle >= 0)
+			cl_engine_cancel(eng, j->ch[i].handle);
+	pthread_cond_signal(&cv_work);
+}
+
+/* ------------------------------------------------------- responses --- */
+
+struct conn {
+	char *body;
+	size_t len;
+	int too_big;
+	double t0;
+	int status;
+	unsigned long long ptok, gtok;
+	struct job *job;       /* a streaming response's */
+	const char *method;
+	char path[128];
+};
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, struct conn *k, int status, const char *type, char *body)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	k->status = status;
+	return ret;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *c, struct conn *k, int status, cJSON *o)
+{
+	char *s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!s)
+		return MHD_NO;
+	return reply(c, k, status, "application/json", s);
+}
+
+/* OpenAI's error shape. */
+static enum MHD_Result reply_error(struct MHD_Connection *c, struct conn *k, int status, const char *type,
+				   const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+	cJSON_AddStringToObject(e, "message", msg);
+	cJSON_AddStringToObject(e, "type", type);
+	cJSON_AddNullToObject(e, "param");
+	cJSON_AddNullToObject(e, "code");
+	return reply_json(c, k, status, o);
+}
+
+/* Wait until the job is over; a client that goes away cancels it.  mu held. */
+static void job_wait(struct MHD_Connection *c, struct job *j)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	int fd = ci ? ci->connect_fd : -1;
+	while (j->ndone < j->n || !j->started) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L)
+			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		pthread_cond_timedwait(&cv_done, &mu, &ts);
+		if (fd >= 0 && !j->cancelled) {
+			struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+			if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+				job_cancel(j);
+		}
+		if (j->cancelled && !j->started)
+			break;
+	}
+}
+
+static const char *finish_name(enum cl_finish f)
+{
+	return f == CL_FINISH_LENGTH ? "length" : f == CL_FINISH_STOP ? "stop" : f ? "cancelled" : NULL;
+}
+
+/* The text of a choice as OpenAI gives it: cut before the stop string. */
+static size_t choice_len(const struct choice *ch)
+{
+	return ch->stop_cut >= 0 && (size_t)ch->stop_cut < ch->len ? (size_t)ch->stop_cut : ch->len;
+}
+
+/* A token's text for logprobs, as valid UTF-8 ("bytes:\xNN" where it is not). */
+static void token_text(int32_t id, char *out, size_t cap)
+{
+	char piece[256];
+	int n = cl_tokenizer_decode(tok, id, 0, piece, sizeof piece - 1);
+	if (n < 0)
+		n = 0;
+	if (cl_utf8_check(piece, (size_t)n) == (size_t)n) {
+		snprintf(out, cap, "%.*s", n, piece);
+		return;
+	}
+	size_t o = (size_t)snprintf(out, cap, "bytes:");
+	for (int i = 0; i < n && o + 5 < cap; i++)
+		o += (size_t)snprintf(out + o, cap - o, "\\x%02x", (unsigned char)piece[i]);
+}
+
+static cJSON *logprobs_json(const struct job *j, const struct choice *ch, size_t upto)
+{
+	cJSON *lp = cJSON_CreateObject();
+	cJSON *tks = cJSON_AddArrayToObject(lp, "tokens"), *tl = cJSON_AddArrayToObject(lp, "token_logprobs"),
+	      *top = cJSON_AddArrayToObject(lp, "top_logprobs"), *off = cJSON_AddArrayToObject(lp, "text_offset");
+	char t[512];
+	size_t at = j->echo && j->prompt_text[ch - j->ch] ? strlen(j->prompt_text[ch - j->ch]) : 0;
+	for (size_t i = 0; i < upto && i < ch->ntok; i++) {
+		token_text(ch->toks[i], t, sizeof t);
+		cJSON_AddItemToArray(tks, cJSON_CreateString(t));
+		cJSON_AddItemToArray(tl, cJSON_CreateNumber(ch->lps[i]));
+		cJSON *m = cJSON_CreateObject();
+		for (int k = 0; k < j->n_top; k++) {
+			const struct cl_alt *a = &ch->alts[i * (size_t)j->n_top + (size_t)k];
+			if (a->token < 0)
+				continue;
+			token_text(a->token, t, sizeof t);
+			if (!cJSON_GetObjectItemCaseSensitive(m, t))
+				cJSON_AddNumberToObject(m, t, a->logprob);
+		}
+		cJSON_AddItemToArray(top, m);
+		cJSON_AddItemToArray(off, cJSON_CreateNumber((double)at));
+		token_text(ch->toks[i], t, sizeof t);
+		char piece[256];
+		int n = cl_tokenizer_decode(tok, ch->toks[i], 0, piece, sizeof piece);
+		at += n > 0 ? (size_t)n : 0;
+	}
+	return lp;
+}
+
+/* ------------------------------------------------- /v1/completions --- */
+
+static int jnum(const cJSON *o, const char *k, double lo, double hi, double *out, char *err, size_t cap)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	if (!v || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) {
+		snprintf(err, cap, "%s: expected a number from %g to %g", k, lo, hi);
+		return -1;
+	}
+	*out = v->valuedouble;
+	return 1;
+}
+
+static int jint(const cJSON *o, const char *k, double lo, double hi, double *out, char *err, size_t cap)
+{
+	int r = jnum(o, k, lo, hi, out, err, cap);
+	if (r > 0 && *out != floor(*out)) {
+		snprintf(err, cap, "%s: expected an integer from %g to %g", k, lo, hi);
+		return -1;
+	}
+	return r;
+}
+
+static const char *const openai_keys[] = {
+	"model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "seed", "logprobs", "echo",
+	"presence_penalty", "frequency_penalty", "logit_bias", "suffix", "stream", "stream_options", "user",
+	"best_of", NULL,
+};
+
+/* Parse an OpenAI completion request into a job; NULL with err set. */
+static struct job *openai_job(const char *body, size_t len, char *err, size_t cap)
+{
+	cJSON *o = cJSON_ParseWithLength(body, len);
+	struct job *j = NULL;
+	double v;
+	int32_t ctx = cl_engine_ctx(eng);
+	if (!cJSON_IsObject(o)) {
+		snprintf(err, cap, "the body is not a JSON object");
+		goto fail;
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, o) {
+		int known = 0;
+		for (int i = 0; openai_keys[i] && !known; i++)
+			known = !strcmp(it->string, openai_keys[i]);
+		if (!known) {
+			snprintf(err, cap, "Unrecognized request argument supplied: %s", it->string);
+			goto fail;
+		}
+	}
+	/* The prompts: a string, strings, a token array, token arrays. */
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "prompt");
+	int np = 0;
+	const cJSON *list[MAX_CHOICES];
+	if (cJSON_IsString(p) || (cJSON_IsArray(p) && cJSON_IsNumber(cJSON_GetArrayItem(p, 0)))) {
+		list[np++] = p;
+	} else if (cJSON_IsArray(p) && cJSON_GetArraySize(p) > 0) {
+		cJSON_ArrayForEach(it, p) {
+			if (np == MAX_CHOICES || !(cJSON_IsString(it) || cJSON_IsArray(it))) {
+				snprintf(err, cap, "prompt: expected a string, strings, a token array or token arrays "
+					 "(at most %d)", MAX_CHOICES);
+				goto fail;
+			}
+			list[np++] = it;
+		}
+	} else {
+		snprintf(err, cap, "prompt: expected a string, strings, a token array or token arrays");
+		goto fail;
+	}
+	int n = 1;
+	if (jint(o, "n", 1, MAX_N, &v, err, cap) < 0)
+		goto fail;
+	else if (jint(o, "n", 1, MAX_N, &v, err, cap) > 0)
+		n = (int)v;
+	if (np * n > MAX_CHOICES) {
+		snprintf(err, cap, "n: prompts times n at most %d", MAX_CHOICES);
+		goto fail;
+	}
+	if (jint(o, "best_of", 1, MAX_N, &v, err, cap) < 0 ||
+	    (jint(o, "best_of", 1, MAX_N, &v, err, cap) > 0 && (int)v != n)) {
+		snprintf(err, cap, "best_of: only best_of equal to n is served");
+		goto fail;
+	}
+	const cJSON *sfx = cJSON_GetObjectItemCaseSensitive(o, "suffix");
+	if (sfx && !cJSON_IsNull(sfx)) {
+		snprintf(err, cap, "suffix: fill-in-the-middle is not served yet");
+		goto fail;
+	}
+	if (!(j = job_new(np * n))) {
+		snprintf(err, cap, "out of memory");
+		goto fail;
+	}
+	j->kind = JOB_OPENAI;
+	struct cl_engine_params base;
+	cl_engine_params_init(&base);
+	base.max_new = 16; /* OpenAI's default */
+	base.sp.temperature = 1;
+	if (jint(o, "max_tokens", 1, 1 << 24, &v, err, cap) < 0)
+		goto fail;
+	else if (jint(o, "max_tokens", 1, 1 << 24, &v, err, cap) > 0)
+		base.max_new = (long)v;
+	int r;
+	if ((r = jnum(o, "temperature", 0, 2, &v, err, cap)) < 0)
+		goto fail;
+	else if (r)
+		base.sp.temperature = (float)v;
+	if ((r = jnum(o, "top_p", 0, 1, &v, err, cap)) < 0)
+		goto fail;
+	else if (r)
+		base.sp.top_p = (float)v;
+	if ((r = jnum(o, "presence_penalty", -2, 2, &v, err, cap)) < 0)
+		goto fail;
+	else if (r)
+		base.sp.presence_penalty = (float)v;
+	if ((r = jnum(o, "frequency_penalty", -2, 2, &v, err, cap)) < 0)
+		goto fail;
+	else if (r)
+		base.sp.frequency_penalty = (float)v;
+	if ((r = jint(o, "seed", 0, 9007199254740992.0, &v, err, cap)) < 0)
+		goto fail;
+	base.sp.seed = r ? (uint64_t)v : (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)j << 16);
+	if ((r = jint(o, "logprobs", 0, MAX_TOP, &v, err, cap)) < 0)
+		goto fail;
+	else if (r && v > 0) {
+		j->n_top = (int)v;
+		base.n_top = (int)v;
+	}
+	const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "logit_bias");
+	if (b && !cJSON_IsNull(b)) {
+		if (!cJSON_IsObject(b)) {
+			snprintf(err, cap, "logit_bias: expected an object of token ids to biases");
+			goto fail;
+		}
+		cJSON_ArrayForEach(it, b) {
+			char *end;
+			long id = strtol(it->string, &end, 10);
+			if (*end || end == it->string || id < 0 || id >= cl_model_info(model)->n_vocab ||
+			    !cJSON_IsNumber(it) || it->valuedouble < -100 || it->valuedouble > 100 ||
+			    base.sp.n_bias == CL_SAMPLER_MAX_BIAS) {
+				snprintf(err, cap, "logit_bias: '%s': expected a token id of the vocabulary and a bias "
+					 "from -100 to 100 (at most %d)", it->string, CL_SAMPLER_MAX_BIAS);
+				goto fail;
+			}
+			base.sp.bias_token[base.sp.n_bias] = (int32_t)id;
+			base.sp.bias_value[base.sp.n_bias++] = (float)it->valuedouble;
+		}
+	}
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "stop");
+	if (cJSON_IsString(st)) {
+		j->stops[j->n_stops++] = strdup(st->valuestring);
+	} else if (cJSON_IsArray(st)) {
+		cJSON_ArrayForEach(it, st) {
+			if (!cJSON_IsString(it) || !*it->valuestring || j->n_stops == 4) {
+				snprintf(err, cap, "stop: expected a string or up to 4 non-empty strings");
+				goto fail;
+			}
+			j->stops[j->n_stops++] = strdup(it->valuestring);
+		}
+	} else if (st && !cJSON_IsNull(st)) {
+		snprintf(err, cap, "stop: expected a string or up to 4 non-empty strings");
+		goto fail;
+	}
+	for (int k = 0; k < j->n_stops; k++) {
+		if (!j->stops[k]) {
+			snprintf(err, cap, "out of memory");
+			goto fail;
+		}
+		base.stops[k] = j->stops[k];
+	}
+	base.n_stops = j->n_stops;
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "echo"), *s = cJSON_GetObjectItemCaseSensitive(o, "stream");
+	j->echo = cJSON_IsTrue(e);
+	j->stream = cJSON_IsTrue(s);
+	const cJSON *so = cJSON_GetObjectItemCaseSensitive(o, "stream_options");
+	j->usage = so && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
+	unsigned flags = cl_tokenizer_add_bos(tok) ? CL_ENCODE_BOS : 0;
+	for (int pi = 0; pi < np; pi++) {
+		int32_t *ids = NULL;
+		size_t nids = 0;
+		char *text = NULL;
+		if (cJSON_IsString(list[pi])) {
+			if (cl_tokenizer_encode(tok, list[pi]->valuestring, strlen(list[pi]->valuestring), flags, &ids,
+						&nids)) {
+				snprintf(err, cap, "prompt %d: %s", pi, cl_errmsg());
+				goto fail;
+			}
+			text = strdup(list[pi]->valuestring);
+		} else {
+			int m = cJSON_GetArraySize(list[pi]), k = 0;
+			ids = malloc(((size_t)m + 1) * sizeof *ids);
+			cJSON_ArrayForEach(it, list[pi]) {
+				if (!cJSON_IsNumber(it) || it->valuedouble < 0 ||
+				    it->valuedouble >= cl_model_info(model)->n_vocab ||
+				    it->valuedouble != floor(it->valuedouble)) {
+					free(ids);
+					snprintf(err, cap, "prompt %d: expected token ids of the vocabulary", pi);
+					goto fail;
+				}
+				ids[k++] = (int32_t)it->valuedouble;
+			}
+			nids = (size_t)k;
+			char *t = NULL;
+			size_t tl = 0;
+			FILE *f = open_memstream(&t, &tl);
+			char piece[1024];
+			for (size_t q = 0; f && q < nids; q++) {
+				int l = cl_tokenizer_decode(tok, ids[q], q == 0 || (q == 1 && ids[0] == cl_tokenizer_bos(tok)),
+							    piece, sizeof piece);
+				if (l > 0)
+					fwrite(piece, 1, (size_t)l, f);
+			}
+			if (f)
+				fclose(f);
+			text = t;
+		}
+		if (nids == 0) {
+			free(ids), free(text);
+			snprintf(err, cap, "prompt %d: empty (no tokens)", pi);
+			goto fail;
+		}
+		if (nids + (size_t)base.max_new > (size_t)ctx) {
+			free(ids), free(text);
+			snprintf(err, cap, "prompt %d: %zu tokens and max_tokens %ld are more than the context of %d",
+				 pi, nids, base.max_new, ctx);
+			goto fail;
+		}
+		for (int k = 0; k < n; k++) {
+			int c = pi * n + k;
+			j->ids[c] = k ? malloc(nids * sizeof *ids) : ids;
+			if (k && j->ids[c])
+				memcpy(j->ids[c], ids, nids * sizeof *ids);
+			j->nids[c] = nids;
+			j->prompt_text[c] = k ? (text ? strdup(text) : NULL) : text;
+			j->params[c] = base;
+			j->params[c].seq = (uint32_t)c;
+			j->ch[c].index = c;
+			j->ch[c].prompt_tokens = nids;
+		}
+	}
+	cJSON_Delete(o);
+	return j;
+fail:
+	cJSON_Delete(o);
+	if (j)
+		job_unref(j);
+	return NULL;
+}
+
+static cJSON *completion_json(const struct job *j, int final)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", j->id);
+	cJSON_AddStringToObject(o, "object", "text_completion");
+	cJSON_AddNumberToObject(o, "created", (double)j->created);
+	cJSON_AddStringToObject(o, "model", model_name);
+	cJSON *chs = cJSON_AddArrayToObject(o, "choices");
+	size_t pt = 0, gt = 0;
+	for (int i = 0; i < j->n; i++) {
+		const struct choice *c = &j->ch[i];
+		cJSON *x = cJSON_CreateObject();
+		size_t l = choice_len(c);
+		char *t = malloc((j->echo && j->prompt_text[i] ? strlen(j->prompt_text[i]) : 0) + l + 1);
+		size_t pl = 0;
+		if (t && j->echo && j->prompt_text[i]) {
+			pl = strlen(j->prompt_text[i]);
+			memcpy(t, j->prompt_text[i], pl);
+		}
+		if (t) {
+			memcpy(t + pl, c->text ? c->text : "", c->text ? l : 0);
+			t[pl + (c->text ? l : 0)] = 0;
+		}
+		cJSON_AddStringToObject(x, "text", t ? t : "");
+		free(t);
+		cJSON_AddNumberToObject(x, "index", c->index);
+		if (j->n_top)
+			cJSON_AddItemToObject(x, "logprobs", logprobs_json(j, c, c->ntok));
+		else
+			cJSON_AddNullToObject(x, "logprobs");
+		const char *fr = final ? finish_name(c->finish) : NULL;
+		if (fr)
+			cJSON_AddStringToObject(x, "finish_reason", fr);
+		else
+			cJSON_AddNullToObject(x, "finish_reason");
+		cJSON_AddItemToArray(chs, x);
+		pt += c->prompt_tokens;
+		gt += c->ntok;
+	}
+	cJSON *u = cJSON_AddObjectToObject(o, "usage");
+	cJSON_AddNumberToObject(u, "prompt_tokens", (double)pt);
+	cJSON_AddNumberToObject(u, "completion_tokens", (double)gt);
+	cJSON_AddNumberToObject(u, "total_tokens", (double)(pt + gt));
+	return o;
+}
+
+/* Server-sent events of a streaming completion: what is new in each choice
+ * since the last chunk (text that could still turn out to begin a stop
+ * string held back), then a chunk with each finish_reason, then [DONE]. */
+static ssize_t stream_read(void *arg, uint64_t pos, char *buf, size_t max)
+{
+	struct conn *k = arg;
+	struct job *j = k->job;
+	(void)pos;
+	pthread_mutex_lock(&mu);
+	for (;;) {
+		cJSON *o = NULL;
+		int any = 0;
+		if (j->stream_phase == 0) {
+			o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "id", j->id);
+			cJSON_AddStringToObject(o, "object", "text_completion");
+			cJSON_AddNumberToObject(o, "created", (double)j->created);
+			cJSON_AddStringToObject(o, "model", model_name);
+			cJSON *chs = cJSON_AddArrayToObject(o, "choices");
+			for (int i = 0; i < j->n; i++) {
+				struct choice *c = &j->ch[i];
+				size_t upto = c->finish ? choice_len(c) : (c->len > j->stop_max ? c->len - j->stop_max : 0);
+				/* Whole UTF-8 characters only. */
+				while (upto > c->sent && upto < c->len && ((unsigned char)c->text[upto] & 0xc0) == 0x80)
+					upto--;
+				const char *pre = j->echo && !c->echoed && j->prompt_text[i] ? j->prompt_text[i] : "";
+				size_t pl = strlen(pre), nn = upto > c->sent ? upto - c->sent : 0;
+				if (!pl && !nn)
+					continue;
+				char *t = malloc(pl + nn + 1);
+				if (!t)
+					continue;
+				memcpy(t, pre, pl);
+				memcpy(t + pl, nn ? c->text + c->sent : "", nn);
+				t[pl + nn] = 0;
+				c->echoed = 1;
+				c->sent += nn;
+				cJSON *x = cJSON_CreateObject();
+				cJSON_AddStringToObject(x, "text", t);
+				free(t);
+				cJSON_AddNumberToObject(x, "index", c->index);
+				cJSON_AddNullToObject(x, "logprobs");
+				cJSON_AddNullToObject(x, "finish_reason");
+				cJSON_AddItemToArray(chs, x);
+				any = 1;
+			}
+			if (!any && j->ndone == j->n && j->started) {
+				cJSON_Delete(o);
+				o = completion_json(j, 1);
+				cJSON *chs2 = cJSON_GetObjectItemCaseSensitive(o, "choices"), *x;
+				cJSON_ArrayForEach(x, chs2)
+					cJSON_ReplaceItemInObject(x, "text", cJSON_CreateString(""));
+				if (!j->usage)
+					cJSON_DeleteItemFromObject(o, "usage");
+				j->stream_phase = 1;
+				any = 1;
+			}
+		} else if (j->stream_phase == 1) {
+			j->stream_phase = 2;
+			pthread_mutex_unlock(&mu);
+			const char *d = "data: [DONE]\n\n";
+			size_t l = strlen(d) < max ? strlen(d) : max;
+			memcpy(buf, d, l);
+			return (ssize_t)l;
+		} else {
+			pthread_mutex_unlock(&mu);
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		}
+		if (any) {
+			char *s = cJSON_PrintUnformatted(o);
+			cJSON_Delete(o);
+			pthread_mutex_unlock(&mu);
+			if (!s)
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			size_t l = (size_t)snprintf(buf, max, "data: %s\n\n", s);
+			free(s);
+			if (l >= max)
+				return MHD_CONTENT_READER_END_WITH_ERROR; /* chunks are far below MHD's block */
+			return (ssize_t)l;
+		}
+		cJSON_Delete(o);
+		if (j->cancelled) {
+			pthread_mutex_unlock(&mu);
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+		pthread_cond_wait(&cv_done, &mu);
+	}
+}
+
+static void stream_free(void *arg)
+{
+	struct conn *k = arg;
+	pthread_mutex_lock(&mu);
+	if (k->job) {
+		for (int i = 0; i < k->job->n; i++) {
+			k->ptok += k->job->ch[i].prompt_tokens;
+			k->gtok += k->job->ch[i].ntok;
+		}
+		if (k->job->ndone < k->job->n)
+			job_cancel(k->job);
+		job_unref(k->job);
+		k->job = NULL;
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+static enum MHD_Result do_completions(struct MHD_Connection *c, struct conn *k)
+{
+	char err[1024];
+	struct job *j = openai_job(k->body ? k->body : "", k->len, err, sizeof err);
+	if (!j)
+		return reply_error(c, k, 400, "invalid_request_error", "%s", err);
+	for (int i = 0; i < j->n_stops; i++)
+		if (strlen(j->stops[i]) > j->stop_max)
+			j->stop_max = strlen(j->stops[i]);
+	pthread_mutex_lock(&mu);
+	if (stopping || job_queue(j)) {
+		job_unref(j);
+		pthread_mutex_unlock(&mu);
+		return reply_error(c, k, 503, "server_error", stopping ? "the server is shutting down" :
+				   "too many requests waiting: try again later");
+	}
+	if (j->stream) {
+		pthread_mutex_unlock(&mu);
+		k->job = j;
+		struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, k,
+									   NULL);
+		if (!r)
+			return MHD_NO;
+		MHD_add_response_header(r, "Content-Type", "text/event-stream");
+		MHD_add_response_header(r, "Cache-Control", "no-cache");
+		enum MHD_Result ret = MHD_queue_response(c, 200, r);
+		MHD_destroy_response(r);
+		k->status = 200;
+		return ret;
+	}
+	job_wait(c, j);
+	cJSON *o = completion_json(j, 1);
+	for (int i = 0; i < j->n; i++)
+		k->ptok += j->ch[i].prompt_tokens, k->gtok += j->ch[i].ntok;
+	int cancelled = j->cancelled;
+	job_unref(j);
+	pthread_mutex_unlock(&mu);
+	if (cancelled) {
+		cJSON_Delete(o);
+		return MHD_NO;
+	}
+	return reply_json(c, k, 200, o);
+}
+
+/* ---------------------------------------------------------- /score --- */
+
+static enum MHD_Result do_score(struct MHD_Connection *c, struct conn *k)
+{
+	struct cl_request rq;
+	if (cl_request_parse(k->body ? k->body : "", k->len, &rq)) {
+		char *e = cl_request_error(cl_errmsg());
+		return e ? reply(c, k, 400, "application/json", e) : MHD_NO;
+	}
+	if (rq.n_prompts == 0) {
+		char *a = cl_request_answer(&rq, NULL, NULL);
+		cl_request_free(&rq);
+		return a ? reply(c, k, 200, "application/json", a) : MHD_NO;
+	}
+	if (rq.n_stops > CL_ENGINE_MAX_STOPS) {
+		cl_request_free(&rq);
+		return reply(c, k, 400, "application/json", cl_request_error("stop: too many strings"));
+	}
+	struct job *j = job_new(rq.n_prompts);
+	if (!j) {
+		cl_request_free(&rq);
+		return MHD_NO;
+	}
+	j->kind = JOB_SCORE;
+	j->rq = rq;
+	struct cl_engine_params p;
+	cl_engine_params_init(&p);
+	if (rq.temperature == 0) {
+		p.sp.temperature = 0;
+	} else {
+		p.sp.temperature = rq.temperature;
+		p.sp.top_k = rq.top_k;
+		p.sp.top_p = rq.top_p;
+	}
+	p.sp.repetition_penalty = rq.repetition_penalty;
+	if (rq.has_seed)
+		p.sp.seed = rq.seed;
+	if (rq.max_new_tokens)
+		p.max_new = rq.max_new_tokens;
+	for (int s = 0; s < rq.n_stops; s++)
+		j->stops[s] = strdup(rq.stops[s]), p.stops[s] = j->stops[s];
+	j->n_stops = p.n_stops = rq.n_stops;
+	unsigned flags = cl_tokenizer_add_bos(tok) ? CL_ENCODE_BOS : 0;
+	char msg[1024] = "";
+	for (int i = 0; i < rq.n_prompts && !msg[0]; i++) {
+		if (cl_tokenizer_encode(tok, rq.prompts[i], strlen(rq.prompts[i]), flags, &j->ids[i], &j->nids[i]))
+			snprintf(msg, sizeof msg, "input %d: %s", i, cl_errmsg());
+		else if (j->nids[i] >= (size_t)cl_engine_ctx(eng))
+			snprintf(msg, sizeof msg, "input %d: the prompt is %zu tokens, the context holds %d", i,
+				 j->nids[i], cl_engine_ctx(eng));
+		j->params[i] = p;
+		j->params[i].seq = (uint32_t)i;
+		j->ch[i].prompt_tokens = j->nids[i];
+	}
+	if (msg[0]) {
+		job_unref(j);
+		return reply(c, k, 400, "application/json", cl_request_error(msg));
+	}
+	pthread_mutex_lock(&mu);
+	if (stopping || job_queue(j)) {
+		job_unref(j);
+		pthread_mutex_unlock(&mu);
+		return reply(c, k, 503, "application/json", cl_request_error("too many requests waiting"));
+	}
+	job_wait(c, j);
+	int cancelled = j->cancelled;
+	char **texts = calloc((size_t)j->n, sizeof *texts);
+	size_t *lens = calloc((size_t)j->n, sizeof *lens);
+	for (int i = 0; texts && lens && i < j->n; i++) {
+		struct choice *ch = &j->ch[i];
+		size_t l = choice_len(ch), pl = j->rq.return_full_text ? strlen(j->rq.prompts[i]) : 0;
+		if ((texts[i] = malloc(pl + l + 1))) {
+			memcpy(texts[i], j->rq.prompts[i], pl);
+			memcpy(texts[i] + pl, ch->text ? ch->text : "", ch->text ? l : 0);
+			lens[i] = pl + (ch->text ? l : 0);
+		}
+		k->ptok += ch->prompt_tokens, k->gtok += ch->ntok;
+	}
+	char *a = texts && lens ? cl_request_answer(&j->rq, texts, lens) : NULL;
+	for (int i = 0; texts && i < j->n; i++)
+		free(texts[i]);
+	free(texts), free(lens);
+	job_unref(j);
+	pthread_mutex_unlock(&mu);
+	if (cancelled) {
+		free(a);
+		return MHD_NO;
+	}
+	return a ? reply(c, k, 200, "application/json", a) : MHD_NO;
+}
+
+/* ------------------------------------------------- small endpoints --- */
+
+static enum MHD_Result do_tokenize(struct MHD_Connection *c, struct conn *k)
+{
+	cJSON *o = cJSON_ParseWithLength(k->body ? k->body : "", k->len);
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "content");
+	if (!cJSON_IsString(t)) {
+		cJSON_Delete(o);
+		return reply_error(c, k, 400, "invalid_request_error", "expected {\"content\": \"text\"}");
+	}
+	int32_t *ids;
+	size_t n;
+	const cJSON *ab = cJSON_GetObjectItemCaseSensitive(o, "add_special");
+	unsigned flags = cJSON_IsTrue(ab) ? CL_ENCODE_BOS : 0;
+	if (cl_tokenizer_encode(tok, t->valuestring, strlen(t->valuestring), flags, &ids, &n)) {
+		cJSON_Delete(o);
+		return reply_error(c, k, 400, "invalid_request_error", "content: %s", cl_errmsg());
+	}
+	cJSON_Delete(o);
+	cJSON *r = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(r, "tokens");
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
+	free(ids);
+	return reply_json(c, k, 200, r);
+}
+
+static enum MHD_Result do_detokenize(struct MHD_Connection *c, struct conn *k)
+{
+	cJSON *o = cJSON_ParseWithLength(k->body ? k->body : "", k->len), *it;
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "tokens");
+	char *s = NULL;
+	size_t sl = 0;
+	FILE *f = NULL;
+	int bad = !cJSON_IsArray(t);
+	struct cl_utf8 u = {0};
+	char piece[1024], text[1024 + 16];
+	if (!bad)
+		f = open_memstream(&s, &sl);
+	int first = 1;
+	cJSON_ArrayForEach(it, t) {
+		int32_t id = cJSON_IsNumber(it) ? (int32_t)it->valuedouble : -1;
+		int n = cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble) ?
+			cl_tokenizer_decode(tok, id, first, piece, sizeof piece) : -1;
+		if (n < 0) {
+			bad = 1;
+			break;
+		}
+		first = cl_tokenizer_still_first(tok, id, first, n);
+		if (f)
+			fwrite(text, 1, cl_utf8_push(&u, piece, (size_t)n, text), f);
+	}
+	if (f) {
+		fwrite(text, 1, cl_utf8_finish(&u, text), f);
+		fclose(f);
+	}
+	cJSON_Delete(o);
+	if (bad) {
+		free(s);
+		return reply_error(c, k, 400, "invalid_request_error",
+				   "expected {\"tokens\": [ids of the vocabulary of %d]}", cl_tokenizer_n_vocab(tok));
+	}
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "content", s ? s : "");
+	free(s);
+	return reply_json(c, k, 200, r);
+}
+
+static enum MHD_Result do_models(struct MHD_Connection *c, struct conn *k)
+{
+	cJSON *o = cJSON_CreateObject(), *d = cJSON_AddArrayToObject(o, "data"), *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "object", "list");
+	cJSON_AddStringToObject(m, "id", model_name);
+	cJSON_AddStringToObject(m, "object", "model");
+	cJSON_AddNumberToObject(m, "created", 0);
+	cJSON_AddStringToObject(m, "owned_by", "cl");
+	cJSON_AddItemToArray(d, m);
+	return reply_json(c, k, 200, o);
+}
+
+static enum MHD_Result do_metrics(struct MHD_Connection *c, struct conn *k)
+{
+	char *s = NULL;
+	size_t l = 0;
+	FILE *f = open_memstream(&s, &l);
+	if (!f)
+		return MHD_NO;
+	pthread_mutex_lock(&mu);
+	fprintf(f, "# HELP cl_requests_total Requests answered, by status class.\n# TYPE cl_requests_total counter\n");
+	for (int i = 2; i <= 5; i++)
+		fprintf(f, "cl_requests_total{status=\"%dxx\"} %lu\n", i, n_status[i]);
+	fprintf(f, "# TYPE cl_prompt_tokens_total counter\ncl_prompt_tokens_total %llu\n", tok_prompt);
+	fprintf(f, "# TYPE cl_generated_tokens_total counter\ncl_generated_tokens_total %llu\n", tok_gen);
+	fprintf(f, "# TYPE cl_sequences_running gauge\ncl_sequences_running %d\n", cl_engine_running(eng));
+	fprintf(f, "# TYPE cl_sequences_queued gauge\ncl_sequences_queued %d\n", n_queued);
+	fprintf(f, "# HELP cl_steps_total Passes through the layers.\n# TYPE cl_steps_total counter\n"
+		   "cl_steps_total %llu\n", (unsigned long long)cl_engine_steps(eng));
+	fprintf(f, "# HELP cl_batch_rows_max The most rows (positions of all sequences) in one pass.\n"
+		   "# TYPE cl_batch_rows_max gauge\ncl_batch_rows_max %llu\n", max_rows);
+	fprintf(f, "# HELP cl_batch_sequences_max The most sequences decoded together in one pass.\n"
+		   "# TYPE cl_batch_sequences_max gauge\ncl_batch_sequences_max %llu\n", max_seqs_step);
+	double sec = cl_model_seconds(model);
+	fprintf(f, "# HELP cl_tokens_per_second Generated tokens per second of compute.\n"
+		   "# TYPE cl_tokens_per_second gauge\ncl_tokens_per_second %.3f\n", sec > 0 ? (double)tok_gen / sec : 0.0);
+	pthread_mutex_unlock(&mu);
+	fclose(f);
+	return reply(c, k, 200, "text/plain; version=0.0.4", s);
+}
+
+/* ---------------------------------------------------------- routing --- */
+
+static int key_ok(struct MHD_Connection *c)
+{
+	if (!api_key)
+		return 1;
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	size_t kl = strlen(api_key);
+	if (!h || strncmp(h, "Bearer ", 7) != 0)
+		return 0;
+	h += 7;
+	size_t hl = strlen(h);
+	/* Constant time in the key: every byte compared, whatever differs. */
+	unsigned diff = (unsigned)(hl ^ kl);
+	for (size_t i = 0; i < kl; i++)
+		diff |= (unsigned char)api_key[i] ^ (unsigned char)(i < hl ? h[i] : 0);
+	return diff == 0;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			      const char *version, const char *upload, size_t *upload_size, void **ptr)
+{
+	struct conn *k = *ptr;
+	(void)cls, (void)version;
+	if (!k) {
+		if (!(k = calloc(1, sizeof *k)))
+			return MHD_NO;
+		k->t0 = now_ms();
+		k->method = strcmp(method, "GET") == 0 ? "GET" : strcmp(method, "POST") == 0 ? "POST" : "OTHER";
+		snprintf(k->path, sizeof k->path, "%s", url);
+		*ptr = k;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!k->too_big && k->len + *upload_size <= (size_t)max_body) {
+			char *b = realloc(k->body, k->len + *upload_size + 1);
+			if (!b)
+				return MHD_NO;
+			k->body = b;
+			memcpy(k->body + k->len, upload, *upload_size);
+			k->len += *upload_size;
+			k->body[k->len] = 0;
+		} else {
+			k->too_big = 1;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+	static const char *const gets[] = {"/health", "/v1/models", "/metrics", NULL};
+	static const char *const posts[] = {"/", "/score", "/v1/completions", "/tokenize", "/detokenize", NULL};
+	int is_get = 0, is_post = 0;
+	for (int i = 0; gets[i]; i++)
+		is_get |= !strcmp(url, gets[i]);
+	for (int i = 0; posts[i]; i++)
+		is_post |= !strcmp(url, posts[i]);
+	if (!is_get && !is_post)
+		return reply_error(c, k, 404, "invalid_request_error", "%s: no such endpoint", url);
+	if ((is_get && !get) || (is_post && !post))
+		return reply_error(c, k, 405, "invalid_request_error", "%s: use %s", url, is_get ? "GET" : "POST");
+	if (strcmp(url, "/health") != 0 && !key_ok(c))
+		return reply_error(c, k, 401, "invalid_request_error", "a valid API key is needed (Authorization: Bearer KEY)");
+	if (k->too_big)
+		return reply_error(c, k, 413, "invalid_request_error", "the request body is larger than %ld bytes", max_body);
+	if (!strcmp(url, "/health")) {
+		char *s = strdup(stopping ? "{\"status\": \"stopping\"}" : "{\"status\": \"ok\"}");
+		return s ? reply(c, k, stopping ? 503 : 200, "application/json", s) : MHD_NO;
+	}
+	if (!strcmp(url, "/v1/models"))
+		return do_models(c, k);
+	if (!strcmp(url, "/metrics"))
+		return do_metrics(c, k);
+	if (!strcmp(url, "/tokenize"))
+		return do_tokenize(c, k);
+	if (!strcmp(url, "/detokenize"))
+		return do_detokenize(c, k);
+	if (!strcmp(url, "/v1/completions"))
+		return do_completions(c, k);
+	return do_score(c, k);
+}
+
+/* One line per request: method, path, status, prompt and generated tokens, ms. */
+static void completed(void *cls, struct MHD_Connection *c, void **ptr, enum MHD_RequestTerminationCode why)
+{
+	struct conn *k = *ptr;
+	(void)cls, (void)c;
+	if (!k)
+		return;
+	if (k->job)
+		stream_free(k);
+	pthread_mutex_lock(&mu);
+	n_status[k->status >= 200 && k->status < 600 ? k->status / 100 : 0]++;
+	pthread_mutex_unlock(&mu);
+	fprintf(stderr, "%s: %s %s %d prompt=%llu generated=%llu %.1f ms%s\n", prog, k->method, k->path, k->status,
+		k->ptok, k->gtok, now_ms() - k->t0, why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (client gone)");
+	free(k->body);
+	free(k);
+	*ptr = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *host = "127.0.0.1", *key_file = NULL;
+	long port = 8080, ctx_opt = 0, timeout_s = 30, drain_s = 30;
+	struct cl_model_opts opts;
+	cl_model_opts_init(&opts);
+	opts.progress = isatty(STDERR_FILENO);
+	cmd_init("cl-serve");
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+		enum cl_dtype t;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			usage(EXIT_OK);
+		else if ((v = opt_arg(argc, argv, &i, "-m")))
+			dir = v;
+		else if ((v = opt_arg(argc, argv, &i, "--host")))
+			host = v;
+		else if ((v = opt_arg(argc, argv, &i, "--port")))
+			port = opt_long("--port", v, 0, 65535);
+		else if ((v = opt_arg(argc, argv, &i, "--parallel")))
+			parallel = opt_long("--parallel", v, 1, 1024);
+		else if ((v = opt_arg(argc, argv, &i, "--queue")))
+			queue_max = opt_long("--queue", v, 0, 1 << 20);
+		else if ((v = opt_arg(argc, argv, &i, "--threads")))
+			opts.threads = (int)opt_long("--threads", v, 1, 1024);
+		else if ((v = opt_arg(argc, argv, &i, "--ctx")))
+			ctx_opt = opt_long("--ctx", v, 1, 1 << 24);
+		else if ((v = opt_arg(argc, argv, &i, "--quantize"))) {
+			if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32)
+				die(EXIT_USAGE, "--quantize: expected f16, bf16, q8_0 or q4_0, got '%s'", v);
+			opts.quantize = (int)t;
+		} else if ((v = opt_arg(argc, argv, &i, "--api-key")))
+			api_key = strdup(v);
+		else if ((v = opt_arg(argc, argv, &i, "--api-key-file")))
+			key_file = v;
+		else if ((v = opt_arg(argc, argv, &i, "--max-body")))
+			max_body = opt_long("--max-body", v, 1, 1L << 30);
+		else if ((v = opt_arg(argc, argv, &i, "--timeout")))
+			timeout_s = opt_long("--timeout", v, 1, 86400);
+		else if ((v = opt_arg(argc, argv, &i, "--drain-seconds")))
+			drain_s = opt_long("--drain-seconds", v, 0, 86400);
+		else if (!strcmp(a, "--progress"))
+			opts.progress = 1;
+		else
+			bad_arg(a);
+	}
+	if (key_file) {
+		FILE *f = fopen(key_file, "r");
+		char line[4096];
+		if (!f)
+			die(EXIT_DATA, "%s:", key_file);
+		if (!fgets(line, sizeof line, f) || !(line[strcspn(line, "\r\n")] = 0, *line))
+			die(EXIT_DATA, "%s: no key on its first line", key_file);
+		fclose(f);
+		api_key = strdup(line);
+	}
+	if (!dir)
+		dir = cl_default_model();
+	model_name = strrchr(dir, '/') && strrchr(dir, '/')[1] ? strrchr(dir, '/') + 1 : dir;
+
+	if (cl_tokenizer_load(dir, &tok) || cl_model_load(dir, &opts, &model))
+		die(EXIT_DATA, "%s", cl_errmsg());
+	const struct cl_model_info *mi = cl_model_info(model);
+	if (ctx_opt > mi->max_pos)
+		die(EXIT_USAGE, "--ctx: %ld is beyond max_position_embeddings %d of %s", ctx_opt, mi->max_pos, dir);
+	if (cl_engine_new(model, tok, (int32_t)(ctx_opt ? ctx_opt : mi->max_pos), (int)parallel, &eng))
+		die(EXIT_DATA, "%s", cl_errmsg());
+
+	/* Signals go to the main thread alone, through sigwait. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	pthread_t et;
+	if (pthread_create(&et, NULL, engine_main, NULL))
+		die(EXIT_DATA, "cannot start the engine thread");
+
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		die(EXIT_USAGE, "--host: expected an IPv4 address such as 127.0.0.1, got '%s'", host);
+	struct MHD_Daemon *d = MHD_start_daemon(
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+			MHD_USE_POLL,
+		(uint16_t)port, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout_s, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+		MHD_OPTION_END);
+	if (!d)
+		die(EXIT_DATA, "cannot listen on %s:%ld (in use?)", host, port);
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	fprintf(stderr, "%s: listening on http://%s:%u (%s, %d sequences at once, context %d)\n", prog, host,
+		di ? di->port : (unsigned)port, model_name, (int)parallel, cl_engine_ctx(eng));
+
+	int sig;
+	sigwait(&sigs, &sig);
+	fprintf(stderr, "%s: %s: finishing what runs (at most %ld s)\n", prog, strsignal(sig), drain_s);
+	MHD_quiesce_daemon(d);
+	pthread_mutex_lock(&mu);
+	stopping = 1;
+	pthread_cond_signal(&cv_work);
+	double until = now_ms() + 1e3 * (double)drain_s;
+	while ((cl_engine_running(eng) || q_head) && now_ms() < until) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&cv_done, &mu, &ts);
+	}
+	/* What still runs past the drain time is cancelled. */
+	for (int i = 0; i < (int)parallel; i++)
+		cl_engine_cancel(eng, i);
+	pthread_cond_signal(&cv_work);
+	pthread_mutex_unlock(&mu);
+	pthread_join(et, NULL);
+	MHD_stop_daemon(d);
+	cl_engine_free(eng);
+	cl_model_free(model);
+	cl_tokenizer_free(tok);
+	free(api_key);
+	return EXIT_OK;
+}
