@@ -23,12 +23,13 @@
 #include "proc.h"
 #include "request.h"
 #include "engine.h"
+#include "infill.h"
 
 static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: %s [-m DIR] [sampling options] [--threads N] [--ctx N] [--quantize TYPE]\n"
-		"       [--truncate] [--stop-at-dedent] [--raw] [--progress] [--] PROMPT...\n"
+		"       [--truncate] [--stop-at-dedent] [--suffix TEXT] [--raw] [--progress] [--] PROMPT...\n"
 		"       %s --json [-m DIR] [--threads N] [--ctx N] [--quantize TYPE] [--truncate]\n"
 		"       [--parallel N] [--stats] [--progress]\n"
 		"Print the prompt (the arguments joined by spaces, or standard input) and its\n"
@@ -41,6 +42,8 @@ static void usage(int code)
 		"                   BOS) instead of being refused\n"
 		"  --stop-at-dedent end the completion before a generated line that starts at\n"
 		"                   column 0 (the end of a function or class)\n"
+		"  --suffix TEXT    fill in the middle (Code Llama): the prompt is the text\n"
+		"                   before, TEXT the text after; prints all three\n"
 		"  --raw            the tokens' bytes exactly, and no newline at the end\n"
 		"  --progress       show loading progress (default: when stderr is a terminal,\n"
 		"                   without --json)\n"
@@ -195,6 +198,8 @@ struct run {
 	int raw, dedent, truncate;
 	long max_new;           /* --truncate leaves this much room, at most half */
 	int gone;               /* our stdout's reader went away */
+	const char *echo_text;  /* --suffix: the prefix, echoed as it is */
+	int32_t stop_token;     /* --suffix: Code Llama's <EOT> ends the text; -1 */
 	int progress;
 	char bad[512];          /* a fault found here: a prompt too long, a token
 				   outside the vocabulary */
@@ -314,9 +319,11 @@ static int send_prompts(struct run *R, const struct cl_stream_info *in)
 		put(R, CL_REC_SEQ_BEGIN, 0, (uint32_t)i, 0, -1);
 		for (size_t k = 0; k < g->nids; k++) {
 			put(R, CL_REC_TOKEN, CL_FLAG_PROMPT, (uint32_t)i, (uint32_t)k, g->ids[k]);
-			if (R->stream)
+			if (R->stream && !R->echo_text)
 				gen_text(R, g, g->ids[k], !g->any, 1);
 		}
+		if (R->stream && R->echo_text && out(R->echo_text, strlen(R->echo_text)))
+			R->gone = 1;
 		put(R, CL_REC_PROMPT_END, 0, (uint32_t)i, (uint32_t)g->nids, -1);
 	}
 	put(R, CL_REC_END, 0, 0, 0, -1);
@@ -363,9 +370,12 @@ static enum cl_status take(struct cl_loop *L, void *arg)
 		if (rec.kind == CL_REC_END || rec.seq >= (uint32_t)R->ngens)
 			continue;
 		struct gen *g = &R->gens[rec.seq];
-		if (rec.kind == CL_REC_SEQ_END)
+		if (rec.kind == CL_REC_SEQ_END) {
 			gen_end(R, g);
-		else if (!g->done)
+		} else if (!g->done && rec.token == R->stop_token) {
+			gen_end(R, g); /* <EOT>: the middle is over */
+			R->ncut++;
+		} else if (!g->done)
 			/* As cl-detok: a generated token begins the text only
 			 * after a prompt of BOS alone. */
 			gen_text(R, g, rec.token, !g->any && rec.pos <= 1, 0);
@@ -800,11 +810,16 @@ static char *read_prompt(int argc, char **argv, int i, size_t *len)
 	return all;
 }
 
+static const char *suffix_opt;
+
 static int prompt_main(const struct args *smp, int argc, char **argv, int i, int raw, int dedent)
 {
 	struct cl_tokenizer *tk = load_tokenizer();
 	struct run R = {.stream = 1, .raw = raw, .dedent = dedent, .truncate = truncate_opt,
-			.progress = progress_opt, .max_new = 256, .ngens = 1};
+			.progress = progress_opt, .max_new = 256, .ngens = 1, .stop_token = -1};
+	struct cl_fim fim;
+	if (suffix_opt && cl_fim_find(tk, &fim))
+		die(EXIT_DATA, "--suffix: %s", cl_errmsg());
 	for (int k = 0; k + 1 < smp->n; k++)
 		if (strcmp(smp->v[k], "--max-new-tokens") == 0)
 			R.max_new = strtol(smp->v[k + 1], NULL, 10);
@@ -812,11 +827,19 @@ static int prompt_main(const struct args *smp, int argc, char **argv, int i, int
 	char *text = read_prompt(argc, argv, i, &len);
 	if (!(R.gens = calloc(1, sizeof *R.gens)))
 		die(EXIT_DATA, "out of memory");
-	/* BOS where the model's own tokenizer adds it, as cl-tokenize. */
-	if (cl_tokenizer_encode(tk, text, len, cl_tokenizer_add_bos(tk) ? CL_ENCODE_BOS : 0, &R.gens[0].ids,
-				&R.gens[0].nids))
+	/* BOS where the model's own tokenizer adds it, as cl-tokenize; with
+	 * --suffix the prompt is the prefix of Code Llama's infilling. */
+	if (suffix_opt) {
+		if (strlen(text) != len)
+			die(EXIT_DATA, "the prompt: a NUL byte");
+		if (cl_fim_prompt(tk, &fim, text, suffix_opt, &R.gens[0].ids, &R.gens[0].nids))
+			die(EXIT_DATA, "the prompt: %s", cl_errmsg());
+		R.echo_text = text;
+		R.stop_token = fim.eot;
+	} else if (cl_tokenizer_encode(tk, text, len, cl_tokenizer_add_bos(tk) ? CL_ENCODE_BOS : 0, &R.gens[0].ids,
+				       &R.gens[0].nids)) {
 		die(EXIT_DATA, "the prompt: %s", cl_errmsg());
-	free(text);
+	}
 	run_start(&R, tk, smp);
 	int failed = loop(&R, 0);
 	int rc = EXIT_OK;
@@ -832,10 +855,14 @@ static int prompt_main(const struct args *smp, int argc, char **argv, int i, int
 		fprintf(stderr, "%s: cl-sample ended before the sequence was over\n", prog);
 		rc = EXIT_DATA;
 	}
+	/* --suffix: the whole text, prefix, middle and suffix. */
+	if (suffix_opt && !R.gone && !rc && out(suffix_opt, strlen(suffix_opt)))
+		R.gone = 1;
 	/* The newline after the text is ours: not with --raw, nor after a
 	 * failure, nor where --stop-at-dedent cut the text after one. */
-	if (!R.gone && !raw && !rc && !R.ncut)
+	if (!R.gone && !raw && !rc && (!R.ncut || suffix_opt))
 		out("\n", 1);
+	free(text);
 	run_free(&R);
 	cl_tokenizer_free(tk);
 	return rc ? rc : finish_stdout();
@@ -890,6 +917,10 @@ int main(int argc, char **argv)
 			stats_opt = 1;
 			continue;
 		}
+		if ((v = opt_arg(argc, argv, &i, "--suffix"))) {
+			suffix_opt = v;
+			continue;
+		}
 		if ((v = opt_arg(argc, argv, &i, "--parallel"))) {
 			parallel_opt = opt_long("--parallel", v, 1, 4096);
 			continue;
@@ -918,7 +949,7 @@ int main(int argc, char **argv)
 		dir = cl_default_model();
 	int rc;
 	if (json) {
-		if (smp.n || raw || dedent || i < argc)
+		if (smp.n || raw || dedent || suffix_opt || i < argc)
 			die(EXIT_USAGE, "--json takes the prompts and sampling parameters from the requests");
 	} else if (stats_opt || parallel_opt != 16) {
 		die(EXIT_USAGE, "--parallel and --stats go with --json");

@@ -21,6 +21,7 @@
 
 #include "cmd.h"
 #include "engine.h"
+#include "infill.h"
 #include "request.h"
 
 static void usage(int code)
@@ -31,7 +32,8 @@ static void usage(int code)
 		"       [--max-body BYTES] [--timeout S] [--drain-seconds S] [--progress]\n"
 		"Serve completions over HTTP/1.1: POST /score (and /) in the hosted-endpoint\n"
 		"shapes of cl-complete --json, POST /v1/completions (OpenAI), GET /v1/models,\n"
-		"POST /tokenize, POST /detokenize, GET /health, GET /metrics.  One model, loaded\n"
+		"POST /infill (llama.cpp's), POST /tokenize, POST /detokenize, GET /health,\n"
+		"GET /metrics.  One model, loaded\n"
 		"once; the sequences of every request are decoded together.\n"
 		"  -m DIR              model directory (default: $CL_MODEL or the model that ships)\n"
 		"  --host ADDR         address to listen on (default 127.0.0.1)\n"
@@ -70,11 +72,15 @@ static const char *dir, *model_name;
 static long parallel = 16, queue_max = 64, max_body = 1 << 20;
 static char *api_key;
 static int stopping;
+static struct cl_fim fim;
+static int have_fim;
 
 /* Metrics (under mu). */
 static unsigned long n_status[6];       /* 2xx .. 5xx by hundreds, [0] other */
 static unsigned long long tok_prompt, tok_gen, max_rows, max_seqs_step;
 static int n_queued;                    /* sequences waiting to start */
+static int n_running;                   /* the engine's count, as of its last step */
+static double compute_s;                /* the model's compute seconds, likewise */
 
 /* One sequence's result. */
 struct choice {
@@ -110,11 +116,13 @@ struct job {
 	struct cl_request rq;   /* JOB_SCORE */
 	char id[32];
 	long created;
-	struct job *next;
+	struct job *next;       /* in the queue */
+	struct job *rnext;      /* in the engine thread's list of started jobs */
 	int stream_phase;       /* 0 running, 1 final chunk sent, 2 [DONE] sent */
 };
 
 static struct job *q_head, **q_tail = &q_head;
+static struct job *run_head; /* started and not over (mu held) */
 
 static void job_unref(struct job *j)
 {
@@ -161,12 +169,19 @@ static struct job *job_new(int n)
 /* A sequence of j is over (mu held): the last drops the engine's reference. */
 static void seq_done(struct job *j)
 {
-	if (++j->ndone == j->n)
-		job_unref(j);
+	if (++j->ndone < j->n)
+		return;
+	for (struct job **p = &run_head; *p; p = &(*p)->rnext)
+		if (*p == j) {
+			*p = j->rnext;
+			break;
+		}
+	job_unref(j);
 }
 
-/* The engine's word on a sequence (engine thread, mu held). */
-static void on_token(void *arg, const struct cl_engine_token *t)
+/* The engine's word on a sequence, applied to its job (engine thread, mu
+ * held). */
+static void apply_token(void *arg, const struct cl_engine_token *t)
 {
 	struct job *j = arg;
 	struct choice *c = NULL;
@@ -222,6 +237,41 @@ static void on_token(void *arg, const struct cl_engine_token *t)
 	}
 }
 
+/* What the engine says during a step, which runs without mu: kept here and
+ * applied to the jobs after it. */
+struct event {
+	struct job *job;
+	struct cl_engine_token t;
+	struct cl_alt alts[MAX_TOP];
+	char *text;
+};
+static struct event *events;
+static size_t n_events, cap_events;
+
+static void on_token(void *arg, const struct cl_engine_token *t)
+{
+	if (n_events == cap_events) {
+		size_t c = cap_events ? 2 * cap_events : 64;
+		struct event *e = realloc(events, c * sizeof *e);
+		if (!e) {
+			fprintf(stderr, "%s: out of memory\n", prog);
+			exit(EXIT_DATA);
+		}
+		events = e;
+		cap_events = c;
+	}
+	struct event *e = &events[n_events++];
+	e->job = arg;
+	e->t = *t;
+	memcpy(e->alts, t->alts, (size_t)(t->n_alts < MAX_TOP ? t->n_alts : MAX_TOP) * sizeof *e->alts);
+	e->t.alts = e->alts;
+	e->text = malloc(t->len + 1);
+	if (e->text)
+		memcpy(e->text, t->text, t->len);
+	e->t.text = e->text ? e->text : "";
+	e->t.len = e->text ? t->len : 0;
+}
+
 static void *engine_main(void *arg)
 {
 	pthread_mutex_lock(&mu);
@@ -238,6 +288,8 @@ static void *engine_main(void *arg)
 				tok_prompt += j->nids[i];
 			}
 			j->started = 1;
+			j->rnext = run_head;
+			run_head = j;
 			j->refs++; /* held while the loop below may drop the engine's */
 			for (int i = 0; i < j->n; i++)
 				if (j->ch[i].handle < 0) {
@@ -245,18 +297,35 @@ static void *engine_main(void *arg)
 					seq_done(j);
 				}
 			job_unref(j);
+			n_running = cl_engine_running(eng);
 			pthread_cond_broadcast(&cv_done);
 		}
+		/* Clients gone, or the drain over: their sequences end at this
+		 * step. */
+		for (struct job *j = run_head; j; j = j->rnext)
+			if (j->cancelled)
+				for (int i = 0; i < j->n; i++)
+					if (j->ch[i].handle >= 0)
+						cl_engine_cancel(eng, j->ch[i].handle);
 		if (!cl_engine_running(eng)) {
 			if (stopping && !q_head)
 				break;
 			pthread_cond_wait(&cv_work, &mu);
 			continue;
 		}
+		pthread_mutex_unlock(&mu);
 		if (cl_engine_step(eng)) {
 			fprintf(stderr, "%s: %s\n", prog, cl_errmsg());
 			exit(EXIT_DATA);
 		}
+		pthread_mutex_lock(&mu);
+		for (size_t i = 0; i < n_events; i++) {
+			apply_token(events[i].job, &events[i].t);
+			free(events[i].text);
+		}
+		n_events = 0;
+		n_running = cl_engine_running(eng);
+		compute_s = cl_model_seconds(model);
 		if ((unsigned long long)cl_engine_last_rows(eng) > max_rows)
 			max_rows = (unsigned long long)cl_engine_last_rows(eng);
 		if ((unsigned long long)cl_engine_last_seqs(eng) > max_seqs_step)
@@ -264,6 +333,7 @@ static void *engine_main(void *arg)
 		pthread_cond_broadcast(&cv_done);
 	}
 	pthread_mutex_unlock(&mu);
+	free(events);
 	return NULL;
 }
 
@@ -285,9 +355,6 @@ static int job_queue(struct job *j)
 static void job_cancel(struct job *j)
 {
 	j->cancelled = 1;
-	for (int i = 0; i < j->n; i++)
-		if (j->ch[i].handle >= 0)
-			cl_engine_cancel(eng, j->ch[i].handle);
 	pthread_cond_signal(&cv_work);
 }
 
@@ -518,8 +585,21 @@ static struct job *openai_job(const char *body, size_t len, char *err, size_t ca
 	}
 	const cJSON *sfx = cJSON_GetObjectItemCaseSensitive(o, "suffix");
 	if (sfx && !cJSON_IsNull(sfx)) {
-		snprintf(err, cap, "suffix: fill-in-the-middle is not served yet");
-		goto fail;
+		if (!cJSON_IsString(sfx)) {
+			snprintf(err, cap, "suffix: expected a string");
+			goto fail;
+		}
+		if (!have_fim) {
+			struct cl_fim f;
+			cl_fim_find(tok, &f);
+			snprintf(err, cap, "suffix: %s", cl_errmsg());
+			goto fail;
+		}
+		for (int i = 0; i < np; i++)
+			if (!cJSON_IsString(list[i])) {
+				snprintf(err, cap, "suffix: the prompts must be text, not tokens");
+				goto fail;
+			}
 	}
 	if (!(j = job_new(np * n))) {
 		snprintf(err, cap, "out of memory");
@@ -613,7 +693,15 @@ static struct job *openai_job(const char *body, size_t len, char *err, size_t ca
 		int32_t *ids = NULL;
 		size_t nids = 0;
 		char *text = NULL;
-		if (cJSON_IsString(list[pi])) {
+		if (cJSON_IsString(list[pi]) && cJSON_IsString(sfx)) {
+			/* Fill in the middle: the prompt is the prefix. */
+			if (cl_fim_prompt(tok, &fim, list[pi]->valuestring, sfx->valuestring, &ids, &nids)) {
+				snprintf(err, cap, "prompt %d: %s", pi, cl_errmsg());
+				goto fail;
+			}
+			base.stop_token = fim.eot;
+			text = strdup(list[pi]->valuestring);
+		} else if (cJSON_IsString(list[pi])) {
 			if (cl_tokenizer_encode(tok, list[pi]->valuestring, strlen(list[pi]->valuestring), flags, &ids,
 						&nids)) {
 				snprintf(err, cap, "prompt %d: %s", pi, cl_errmsg());
@@ -812,7 +900,19 @@ static ssize_t stream_read(void *arg, uint64_t pos, char *buf, size_t max)
 			pthread_mutex_unlock(&mu);
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		}
-		pthread_cond_wait(&cv_done, &mu);
+		/* Nothing new: wait for the next step, and every 5 s say so with
+		 * an SSE comment (clients skip it) so that a request waiting in
+		 * the queue does not look idle. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		if (pthread_cond_timedwait(&cv_done, &mu, &ts) == ETIMEDOUT) {
+			pthread_mutex_unlock(&mu);
+			const char *hb = ": waiting\n\n";
+			size_t l = strlen(hb) < max ? strlen(hb) : max;
+			memcpy(buf, hb, l);
+			return (ssize_t)l;
+		}
 	}
 }
 
@@ -968,6 +1068,78 @@ static enum MHD_Result do_score(struct MHD_Connection *c, struct conn *k)
 	return a ? reply(c, k, 200, "application/json", a) : MHD_NO;
 }
 
+/* ---------------------------------------------------------- /infill --- */
+
+/* llama.cpp's infill shape, which editor plugins send: input_prefix,
+ * input_suffix, n_predict, temperature, top_k, top_p, seed, stop; other keys
+ * are ignored (plugins send many).  Answered {"content": ...}. */
+static enum MHD_Result do_infill(struct MHD_Connection *c, struct conn *k)
+{
+	char err[1024];
+	if (!have_fim) {
+		struct cl_fim f;
+		cl_fim_find(tok, &f);
+		return reply_error(c, k, 400, "invalid_request_error", "%s", cl_errmsg());
+	}
+	cJSON *o = cJSON_ParseWithLength(k->body ? k->body : "", k->len);
+	const cJSON *pre = cJSON_GetObjectItemCaseSensitive(o, "input_prefix"),
+		    *suf = cJSON_GetObjectItemCaseSensitive(o, "input_suffix");
+	if (!cJSON_IsObject(o) || (pre && !cJSON_IsString(pre)) || (suf && !cJSON_IsString(suf)) ||
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "stream"))) {
+		cJSON_Delete(o);
+		return reply_error(c, k, 400, "invalid_request_error",
+				   "expected {\"input_prefix\": \"...\", \"input_suffix\": \"...\", ...} (not streamed)");
+	}
+	/* The same job as /v1/completions with a suffix. */
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "prompt", pre ? pre->valuestring : "");
+	cJSON_AddStringToObject(q, "suffix", suf ? suf->valuestring : "");
+	double v;
+	const char *map[][2] = {{"temperature", "temperature"}, {"top_p", "top_p"}, {"seed", "seed"}};
+	for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
+		const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, map[i][0]);
+		if (cJSON_IsNumber(x))
+			cJSON_AddNumberToObject(q, map[i][1], x->valuedouble);
+	}
+	const cJSON *np = cJSON_GetObjectItemCaseSensitive(o, "n_predict"), *st = cJSON_GetObjectItemCaseSensitive(o, "stop");
+	v = cJSON_IsNumber(np) && np->valuedouble > 0 ? np->valuedouble : 128;
+	cJSON_AddNumberToObject(q, "max_tokens", v);
+	if (cJSON_IsArray(st) || cJSON_IsString(st))
+		cJSON_AddItemToObject(q, "stop", cJSON_Duplicate(st, 1));
+	cJSON_Delete(o);
+	char *body = cJSON_PrintUnformatted(q);
+	cJSON_Delete(q);
+	struct job *j = body ? openai_job(body, strlen(body), err, sizeof err) : NULL;
+	free(body);
+	if (!j)
+		return reply_error(c, k, 400, "invalid_request_error", "%s", err);
+	pthread_mutex_lock(&mu);
+	if (stopping || job_queue(j)) {
+		job_unref(j);
+		pthread_mutex_unlock(&mu);
+		return reply_error(c, k, 503, "server_error", "too many requests waiting: try again later");
+	}
+	job_wait(c, j);
+	struct choice *ch = &j->ch[0];
+	cJSON *r = cJSON_CreateObject();
+	char *t = strndup(ch->text ? ch->text : "", ch->text ? choice_len(ch) : 0);
+	cJSON_AddStringToObject(r, "content", t ? t : "");
+	free(t);
+	cJSON_AddBoolToObject(r, "stop", 1);
+	cJSON_AddNumberToObject(r, "tokens_predicted", (double)ch->ntok);
+	cJSON_AddNumberToObject(r, "tokens_evaluated", (double)ch->prompt_tokens);
+	cJSON_AddStringToObject(r, "stop_type", ch->finish == CL_FINISH_STOP ? "eos" : "limit");
+	k->ptok += ch->prompt_tokens, k->gtok += ch->ntok;
+	int cancelled = j->cancelled;
+	job_unref(j);
+	pthread_mutex_unlock(&mu);
+	if (cancelled) {
+		cJSON_Delete(r);
+		return MHD_NO;
+	}
+	return reply_json(c, k, 200, r);
+}
+
 /* ------------------------------------------------- small endpoints --- */
 
 static enum MHD_Result do_tokenize(struct MHD_Connection *c, struct conn *k)
@@ -1060,7 +1232,7 @@ static enum MHD_Result do_metrics(struct MHD_Connection *c, struct conn *k)
 		fprintf(f, "cl_requests_total{status=\"%dxx\"} %lu\n", i, n_status[i]);
 	fprintf(f, "# TYPE cl_prompt_tokens_total counter\ncl_prompt_tokens_total %llu\n", tok_prompt);
 	fprintf(f, "# TYPE cl_generated_tokens_total counter\ncl_generated_tokens_total %llu\n", tok_gen);
-	fprintf(f, "# TYPE cl_sequences_running gauge\ncl_sequences_running %d\n", cl_engine_running(eng));
+	fprintf(f, "# TYPE cl_sequences_running gauge\ncl_sequences_running %d\n", n_running);
 	fprintf(f, "# TYPE cl_sequences_queued gauge\ncl_sequences_queued %d\n", n_queued);
 	fprintf(f, "# HELP cl_steps_total Passes through the layers.\n# TYPE cl_steps_total counter\n"
 		   "cl_steps_total %llu\n", (unsigned long long)cl_engine_steps(eng));
@@ -1068,7 +1240,7 @@ static enum MHD_Result do_metrics(struct MHD_Connection *c, struct conn *k)
 		   "# TYPE cl_batch_rows_max gauge\ncl_batch_rows_max %llu\n", max_rows);
 	fprintf(f, "# HELP cl_batch_sequences_max The most sequences decoded together in one pass.\n"
 		   "# TYPE cl_batch_sequences_max gauge\ncl_batch_sequences_max %llu\n", max_seqs_step);
-	double sec = cl_model_seconds(model);
+	double sec = compute_s;
 	fprintf(f, "# HELP cl_tokens_per_second Generated tokens per second of compute.\n"
 		   "# TYPE cl_tokens_per_second gauge\ncl_tokens_per_second %.3f\n", sec > 0 ? (double)tok_gen / sec : 0.0);
 	pthread_mutex_unlock(&mu);
@@ -1126,7 +1298,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	}
 	int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
 	static const char *const gets[] = {"/health", "/v1/models", "/metrics", NULL};
-	static const char *const posts[] = {"/", "/score", "/v1/completions", "/tokenize", "/detokenize", NULL};
+	static const char *const posts[] = {"/", "/score", "/v1/completions", "/infill", "/tokenize", "/detokenize",
+					    NULL};
 	int is_get = 0, is_post = 0;
 	for (int i = 0; gets[i]; i++)
 		is_get |= !strcmp(url, gets[i]);
@@ -1154,6 +1327,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return do_detokenize(c, k);
 	if (!strcmp(url, "/v1/completions"))
 		return do_completions(c, k);
+	if (!strcmp(url, "/infill"))
+		return do_infill(c, k);
 	return do_score(c, k);
 }
 
@@ -1241,6 +1416,7 @@ int main(int argc, char **argv)
 	const struct cl_model_info *mi = cl_model_info(model);
 	if (ctx_opt > mi->max_pos)
 		die(EXIT_USAGE, "--ctx: %ld is beyond max_position_embeddings %d of %s", ctx_opt, mi->max_pos, dir);
+	have_fim = cl_fim_find(tok, &fim) == CL_OK;
 	if (cl_engine_new(model, tok, (int32_t)(ctx_opt ? ctx_opt : mi->max_pos), (int)parallel, &eng))
 		die(EXIT_DATA, "%s", cl_errmsg());
 
@@ -1278,15 +1454,15 @@ int main(int argc, char **argv)
 	stopping = 1;
 	pthread_cond_signal(&cv_work);
 	double until = now_ms() + 1e3 * (double)drain_s;
-	while ((cl_engine_running(eng) || q_head) && now_ms() < until) {
+	while ((n_running || q_head) && now_ms() < until) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&cv_done, &mu, &ts);
 	}
 	/* What still runs past the drain time is cancelled. */
-	for (int i = 0; i < (int)parallel; i++)
-		cl_engine_cancel(eng, i);
+	for (struct job *j = run_head; j; j = j->rnext)
+		j->cancelled = 1;
 	pthread_cond_signal(&cv_work);
 	pthread_mutex_unlock(&mu);
 	pthread_join(et, NULL);

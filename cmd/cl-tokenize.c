@@ -2,12 +2,13 @@
  * cl-tokenize - text to a token stream.
  */
 #include "cmd.h"
+#include "infill.h"
 
 static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: %s [-m DIR | -t FILE] [--lines] [--bos | --no-bos] [--eos] [--special]\n"
-		"       [--ids] [--from-ids] [--seq N] [-f FILE] [TEXT ...]\n"
+		"       [--ids] [--from-ids] [--seq N] [--suffix TEXT] [-f FILE] [TEXT ...]\n"
 		"Text (the arguments joined by spaces, FILE, or standard input) to a cl token\n"
 		"stream on standard output.  The whole input is one sequence, newlines included.\n"
 		"  -m DIR       model directory (default: $CL_MODEL or the model that ships)\n"
@@ -22,6 +23,8 @@ static void usage(int code)
 		"  --ids        print ids as text, one line per sequence, instead of a stream\n"
 		"  --from-ids   read whitespace-separated ids, one line per sequence, not text\n"
 		"  --seq N      number the first sequence N (default 0)\n"
+		"  --suffix TEXT  Code Llama's fill-in-the-middle prompt: the text is the\n"
+		"               prefix, TEXT the suffix (BOS <PRE> prefix <SUF>suffix <MID>)\n"
 		"  -h, --help   this help\n",
 		prog);
 	exit(code);
@@ -108,7 +111,7 @@ static void one_line(struct out *o, const struct cl_tokenizer *tok, const char *
 
 int main(int argc, char **argv)
 {
-	const char *model = NULL, *tokfile = NULL, *file = NULL;
+	const char *model = NULL, *tokfile = NULL, *file = NULL, *suffix = NULL;
 	int lines = 0, bos = -1, eos = 0, special = 0, from_ids = 0;
 	struct out o = {0};
 	int i;
@@ -128,6 +131,8 @@ int main(int argc, char **argv)
 			tokfile = v;
 		} else if ((v = opt_arg(argc, argv, &i, "-f"))) {
 			file = v;
+		} else if ((v = opt_arg(argc, argv, &i, "--suffix"))) {
+			suffix = v;
 		} else if ((v = opt_arg(argc, argv, &i, "--seq"))) {
 			o.seq = (uint32_t)opt_long("--seq", v, 0, 0x7fffffff);
 		} else if (strcmp(a, "--lines") == 0) {
@@ -152,6 +157,9 @@ int main(int argc, char **argv)
 		die(EXIT_USAGE, "give the text as arguments or with -f, not both");
 	if (from_ids && (special || bos >= 0 || eos))
 		die(EXIT_USAGE, "--from-ids takes the ids as they are: no --special, --bos, --no-bos or --eos");
+	if (suffix && (lines || from_ids || special || bos >= 0 || eos))
+		die(EXIT_USAGE, "--suffix makes one prompt of its own: no --lines, --from-ids, --special, --bos, --no-bos "
+				"or --eos");
 	if (!o.ids)
 		no_stream_to_tty("use --ids to see the ids, or pipe it into cl-embed or cl-dump");
 
@@ -204,7 +212,14 @@ int main(int argc, char **argv)
 				fclose(in);
 		}
 		fclose(m);
-		if (!(lines || from_ids)) {
+		if (suffix) {
+			struct cl_fim fim;
+			if (strlen(all) != alen)
+				die(EXIT_DATA, "--suffix: the text holds a NUL byte");
+			if ((st = cl_fim_find(tok, &fim)) || (st = cl_fim_prompt(tok, &fim, all, suffix, &ids, &n)))
+				die(EXIT_DATA, "--suffix: %s", cl_errmsg());
+			emit(&o, ids, n);
+		} else if (!(lines || from_ids)) {
 			if ((st = cl_tokenizer_encode(tok, all, alen, flags, &ids, &n)))
 				die_status(st);
 			emit(&o, ids, n);

@@ -45,6 +45,7 @@ void cl_engine_params_init(struct cl_engine_params *p)
 	memset(p, 0, sizeof *p);
 	cl_sampler_params_init(&p->sp);
 	p->max_new = 256;
+	p->stop_token = -1;
 }
 
 enum cl_status cl_engine_new(struct cl_model *m, const struct cl_tokenizer *tk, int32_t ctx, int max_seqs,
@@ -237,7 +238,8 @@ static enum cl_status choose(struct cl_engine *e, int id, const float *lg, uint3
 	enum cl_status st = CL_OK;
 	char piece[1024], text[1024 + 16];
 	size_t old = s->len;
-	if (e->tk) {
+	int end_token = (t == e->eos && !s->p.ignore_eos) || (t == s->p.stop_token && t >= 0);
+	if (e->tk && !end_token) {
 		/* As cl-detok: a generated token begins the text only after a
 		 * prompt of BOS alone. */
 		int first = !s->any && q <= 1;
@@ -247,9 +249,7 @@ static enum cl_status choose(struct cl_engine *e, int id, const float *lg, uint3
 			st = text_add(s, text, cl_utf8_push(&s->u, piece, (size_t)n, text));
 		}
 	}
-	enum cl_finish why = CL_FINISH_NONE;
-	if (t == e->eos && !s->p.ignore_eos)
-		why = CL_FINISH_STOP;
+	enum cl_finish why = end_token ? CL_FINISH_STOP : CL_FINISH_NONE;
 	for (int i = 0; !why && i < s->p.n_stops; i++) {
 		size_t from = old + 1 > s->stop_max ? old + 1 - s->stop_max : 0;
 		if (memmem(s->text + from, s->len - from, s->stops[i], strlen(s->stops[i])))

@@ -30,6 +30,7 @@ struct cl_engine_params {
 	struct cl_sampler_params sp;
 	long max_new;           /* generated tokens at most (default 256) */
 	int ignore_eos;
+	int32_t stop_token;     /* a second end token (Code Llama's <EOT>); -1: none */
 	const char *stops[CL_ENGINE_MAX_STOPS]; /* copied at cl_engine_add */
 	int n_stops;
 	int n_top;              /* alternatives per token (logprobs), at most 20 */
