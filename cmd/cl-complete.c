@@ -17,6 +17,7 @@
  */
 #include <poll.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <cJSON.h>
 
 #include "cmd.h"
@@ -31,7 +32,7 @@ static void usage(int code)
 		"usage: %s [-m DIR] [sampling options] [--threads N] [--ctx N] [--quantize TYPE]\n"
 		"       [--truncate] [--stop-at-dedent] [--suffix TEXT] [--raw] [--progress] [--] PROMPT...\n"
 		"       %s --json [-m DIR] [--threads N] [--ctx N] [--quantize TYPE] [--truncate]\n"
-		"       [--parallel N] [--stats] [--progress]\n"
+		"       [--parallel N] [--resume ANSWERS] [--stats] [--progress]\n"
 		"Print the prompt (the arguments joined by spaces, or standard input) and its\n"
 		"completion as it is generated.  With --json, answer requests read one per line.\n"
 		"  -m DIR           model directory (default: $CL_MODEL or the model that ships)\n"
@@ -46,11 +47,14 @@ static void usage(int code)
 		"                   before, TEXT the text after; prints all three\n"
 		"  --raw            the tokens' bytes exactly, and no newline at the end\n"
 		"  --progress       show loading progress (default: when stderr is a terminal,\n"
-		"                   without --json)\n"
+		"                   without --json); with --json also requests answered,\n"
+		"                   tokens/s and the time left\n"
 		"  --json           requests {\"input_data\": {\"input_string\": [...], \"parameters\": {...}}}\n"
 		"                   or {\"input_data\": [...], \"params\": {...}}, one per line; the\n"
 		"                   model loaded once, requests decoded together\n"
 		"  --parallel N     --json: sequences decoded together at most (default 16)\n"
+		"  --resume ANSWERS --json: skip the requests ANSWERS answers already, append\n"
+		"                   the answers of the rest to it (not to stdout)\n"
 		"  --stats          --json: at the end, steps (passes through the layers),\n"
 		"                   the most rows in one, compute seconds, on stderr\n"
 		"  -h, --help       this help\n"
@@ -516,11 +520,14 @@ struct jreq {
 	size_t *lens;
 	int pending;             /* prompts still generating */
 	char err[1024];
+	char *id;                /* the request's "id" as JSON text, or NULL */
 	struct jreq *next;
 };
 
 static long parallel_opt = 16;
 static int stats_opt;
+static const char *resume_opt;
+static unsigned long long n_gen; /* --json: tokens generated, for --progress */
 
 static void jreq_free(struct jreq *j)
 {
@@ -531,6 +538,7 @@ static void jreq_free(struct jreq *j)
 	free(j->texts);
 	free(j->lens);
 	free(j->answer);
+	free(j->id);
 	free(j);
 }
 
@@ -538,6 +546,8 @@ static void jreq_free(struct jreq *j)
 static void on_token(void *arg, const struct cl_engine_token *t)
 {
 	struct jreq *j = arg;
+	if (t->token >= 0 && t->finish != CL_FINISH_CANCEL)
+		n_gen++;
 	if (t->finish == CL_FINISH_NONE)
 		return;
 	int i = -1;
@@ -635,8 +645,91 @@ static void jreq_answer(struct jreq *j)
 		j->answer = cl_request_error(j->err);
 	else
 		j->answer = cl_request_answer(&j->rq, j->texts, j->lens);
+	/* A request with an id gets it back: {"id": ..., "output": ...}. */
+	if (j->answer && j->id)
+		j->answer = cl_request_with_id(j->id, j->answer);
 	if (!j->answer)
 		die(EXIT_DATA, "out of memory");
+}
+
+/* --resume: the answers already in FILE, one complete line each (a last
+ * line without its newline, from a run killed mid-write, is cut off); the
+ * ids they carry, in order (NULL for an answer without one). */
+static FILE *resume_open(const char *path, char ***ids, size_t *n)
+{
+	FILE *f = fopen(path, "a+");
+	if (!f)
+		die(EXIT_DATA, "--resume: %s:", path);
+	char *line = NULL;
+	size_t cap = 0, cap_ids = 0;
+	ssize_t l;
+	off_t good = 0;
+	*ids = NULL;
+	*n = 0;
+	rewind(f);
+	while ((l = getline(&line, &cap, f)) > 0) {
+		if (line[l - 1] != '\n')
+			break;
+		good += l;
+		if (*n == cap_ids && !(*ids = realloc(*ids, (cap_ids = cap_ids ? 2 * cap_ids : 256) * sizeof **ids)))
+			die(EXIT_DATA, "out of memory");
+		(*ids)[(*n)++] = cl_request_peek_id(line, (size_t)l);
+	}
+	free(line);
+	if (ferror(f) || fflush(f) || ftruncate(fileno(f), good) < 0)
+		die(EXIT_DATA, "--resume: %s:", path);
+	return f;
+}
+
+/* --progress: requests answered of the whole, tokens/s, the time left. */
+static void batch_progress(unsigned long done, unsigned long total, double t0, int last)
+{
+	static double shown;
+	double now, el;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+	el = now - t0;
+	int tty = isatty(STDERR_FILENO);
+	if (!last && now - shown < (tty ? 0.2 : 5.0))
+		return;
+	shown = now;
+	char left[64] = "";
+	if (total && done && done < total)
+		snprintf(left, sizeof left, ", about %.0f s left", el / (double)done * (double)(total - done));
+	if (total)
+		fprintf(stderr, "%s%s: %lu of %lu requests, %.1f tokens/s%s%s", tty ? "\r" : "", prog, done, total,
+			el > 0 ? (double)n_gen / el : 0.0, left, tty ? (last ? "\n" : "\033[K") : "\n");
+	else
+		fprintf(stderr, "%s%s: %lu requests, %.1f tokens/s%s", tty ? "\r" : "", prog, done,
+			el > 0 ? (double)n_gen / el : 0.0, tty ? (last ? "\n" : "\033[K") : "\n");
+	progress_open = tty && !last;
+}
+
+/* Non-blank lines of standard input when it is a regular file (read with
+ * pread, so the position stays), else 0: unknown. */
+static unsigned long count_requests(void)
+{
+	struct stat sb;
+	if (fstat(STDIN_FILENO, &sb) || !S_ISREG(sb.st_mode))
+		return 0;
+	char buf[65536];
+	off_t at = lseek(STDIN_FILENO, 0, SEEK_CUR);
+	ssize_t r;
+	unsigned long n = 0;
+	int blank = 1;
+	while ((r = pread(STDIN_FILENO, buf, sizeof buf, at)) > 0) {
+		for (ssize_t i = 0; i < r; i++) {
+			if (buf[i] == '\n') {
+				n += !blank;
+				blank = 1;
+			} else if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r') {
+				blank = 0;
+			}
+		}
+		at += r;
+	}
+	return n + !blank;
 }
 
 /* A line of standard input, read with read(2) so that poll(2) tells the
@@ -727,7 +820,16 @@ static int json_main(void)
 	char *line = NULL;
 	size_t len;
 	int ok = 1, in_open = 1, max_rows = 0;
-	unsigned long n_req = 0;
+	unsigned long n_req = 0, n_done = 0, total = progress_opt ? count_requests() : 0;
+	/* --resume: the first answered requests are skipped, the rest appended. */
+	FILE *out = stdout;
+	char **done_ids = NULL;
+	size_t n_answered = 0;
+	if (resume_opt)
+		out = resume_open(resume_opt, &done_ids, &n_answered);
+	struct timespec ts0;
+	clock_gettime(CLOCK_MONOTONIC, &ts0);
+	double t0 = (double)ts0.tv_sec + 1e-9 * (double)ts0.tv_nsec;
 	for (;;) {
 		/* Take requests while there is room: block for one only when
 		 * nothing runs. */
@@ -739,9 +841,23 @@ static int json_main(void)
 				break;
 			if (strspn(line, " \t\r\n") == len)
 				continue; /* blank lines are not requests */
+			char *id = cl_request_peek_id(line, len);
+			if (n_req < n_answered) {
+				/* Answered in the file already: the same request? */
+				const char *had = done_ids[n_req];
+				if ((id || had) && (!id || !had || strcmp(id, had) != 0))
+					die(EXIT_DATA, "--resume: %s: answer %lu has id %s, but request %lu has %s: not the "
+					    "answers of this input", resume_opt, n_req + 1, had ? had : "none", n_req + 1,
+					    id ? id : "none");
+				free(id);
+				n_req++;
+				n_done++;
+				continue;
+			}
 			struct jreq *j = calloc(1, sizeof *j);
 			if (!j)
 				die(EXIT_DATA, "out of memory");
+			j->id = id;
 			if (cl_request_parse(line, len, &j->rq))
 				snprintf(j->err, sizeof j->err, "%s", cl_errmsg());
 			else
@@ -758,14 +874,17 @@ static int json_main(void)
 			struct jreq *j = head;
 			jreq_answer(j);
 			ok &= !j->err[0];
-			if (puts(j->answer) == EOF || fflush(stdout) == EOF) {
+			if (fputs(j->answer, out) == EOF || putc('\n', out) == EOF || fflush(out) == EOF) {
 				if (errno == EPIPE)
 					exit(EXIT_OK);
-				die(EXIT_DATA, "stdout:");
+				die(EXIT_DATA, "%s:", resume_opt ? resume_opt : "stdout");
 			}
 			if (!(head = j->next))
 				tail = &head;
 			jreq_free(j);
+			n_done++;
+			if (progress_opt)
+				batch_progress(n_done, total, t0, 0);
 		}
 		if (!in_open && !head)
 			break;
@@ -774,6 +893,13 @@ static int json_main(void)
 		if (cl_engine_last_rows(e) > max_rows)
 			max_rows = cl_engine_last_rows(e);
 	}
+	if (progress_opt)
+		batch_progress(n_done, total, t0, 1);
+	for (size_t i = 0; i < n_answered; i++)
+		free(done_ids[i]);
+	free(done_ids);
+	if (out != stdout && fclose(out))
+		die(EXIT_DATA, "%s:", resume_opt);
 	if (stats_opt)
 		fprintf(stderr, "%s: stats: requests=%lu steps=%llu max_rows=%d seconds=%.6f\n", prog, n_req,
 			(unsigned long long)cl_engine_steps(e), max_rows, cl_model_seconds(m));
@@ -917,6 +1043,10 @@ int main(int argc, char **argv)
 			stats_opt = 1;
 			continue;
 		}
+		if ((v = opt_arg(argc, argv, &i, "--resume"))) {
+			resume_opt = v;
+			continue;
+		}
 		if ((v = opt_arg(argc, argv, &i, "--suffix"))) {
 			suffix_opt = v;
 			continue;
@@ -951,8 +1081,8 @@ int main(int argc, char **argv)
 	if (json) {
 		if (smp.n || raw || dedent || suffix_opt || i < argc)
 			die(EXIT_USAGE, "--json takes the prompts and sampling parameters from the requests");
-	} else if (stats_opt || parallel_opt != 16) {
-		die(EXIT_USAGE, "--parallel and --stats go with --json");
+	} else if (stats_opt || parallel_opt != 16 || resume_opt) {
+		die(EXIT_USAGE, "--parallel, --resume and --stats go with --json");
 	}
 	if (json) {
 		if (progress_opt < 0)

@@ -143,12 +143,19 @@ static enum cl_status parse(const cJSON *root, struct cl_request *rq)
 	if (!cJSON_IsObject(root))
 		return cl_error(CL_ERR_FORMAT, "request: expected a JSON object");
 	for (const cJSON *v = root->child; v; v = v->next) {
-		if (!strcmp(v->string, "input_data"))
+		if (!strcmp(v->string, "input_data")) {
 			in = v;
-		else if (!strcmp(v->string, "params"))
+		} else if (!strcmp(v->string, "params")) {
 			ps = v;
-		else
+		} else if (!strcmp(v->string, "id")) {
+			if (!cJSON_IsString(v) && !(cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
+						    fabs(v->valuedouble) < 9007199254740992.0))
+				return cl_error(CL_ERR_FORMAT, "id: expected a string or an integer");
+			if (!(rq->id = cJSON_PrintUnformatted(v)))
+				return cl_error(CL_ERR_NOMEM, "out of memory");
+		} else {
 			return cl_error(CL_ERR_FORMAT, "request: unknown key '%s'", v->string);
+		}
 	}
 	if (!in)
 		return cl_error(CL_ERR_FORMAT, "request: no input_data");
@@ -208,7 +215,9 @@ void cl_request_free(struct cl_request *rq)
 	/* Lists are calloc'd one longer than filled: NULL ends them. */
 	free_list(rq->prompts);
 	free_list(rq->stops);
+	free(rq->id);
 	rq->prompts = rq->stops = NULL;
+	rq->id = NULL;
 	rq->n_prompts = rq->n_stops = 0;
 }
 
@@ -300,5 +309,39 @@ char *cl_request_error(const char *msg)
 	if (o && cJSON_AddStringToObject(o, "error", msg))
 		out = spaced(cJSON_PrintUnformatted(o));
 	cJSON_Delete(o);
+	return out;
+}
+
+char *cl_request_peek_id(const char *line, size_t len)
+{
+	cJSON *root = cJSON_ParseWithLength(line, len);
+	const cJSON *v = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "id") : NULL;
+	char *id = cJSON_IsString(v) || cJSON_IsNumber(v) ? cJSON_PrintUnformatted(v) : NULL;
+	cJSON_Delete(root);
+	return id;
+}
+
+char *cl_request_with_id(const char *id, char *answer)
+{
+	if (!answer)
+		return NULL;
+	cJSON *a = cJSON_Parse(answer), *o = cJSON_CreateObject(), *i = cJSON_Parse(id);
+	char *out = NULL;
+	free(answer);
+	if (a && o && i) {
+		cJSON_AddItemToObject(o, "id", i);
+		i = NULL;
+		const cJSON *e = cJSON_IsObject(a) ? cJSON_GetObjectItemCaseSensitive(a, "error") : NULL;
+		if (e) {
+			cJSON_AddItemToObject(o, "error", cJSON_Duplicate(e, 1));
+		} else {
+			cJSON_AddItemToObject(o, "output", a);
+			a = NULL;
+		}
+		out = spaced(cJSON_PrintUnformatted(o));
+	}
+	cJSON_Delete(a);
+	cJSON_Delete(o);
+	cJSON_Delete(i);
 	return out;
 }

@@ -11,7 +11,8 @@
  * Parameters, with Hugging Face's meanings and defaults: do_sample (false:
  * greedy), temperature (1), top_k (50), top_p (1), repetition_penalty (1),
  * max_new_tokens or max_gen_len, seed, return_full_text (true), stop (a
- * string or a list of strings).  A fault gives CL_ERR_FORMAT or CL_ERR_RANGE
+ * string or a list of strings).  A request may also carry an "id" (a string
+ * or an integer), which its answer carries back.  A fault gives CL_ERR_FORMAT or CL_ERR_RANGE
  * with a message naming it ("parameters: unknown parameter 'foo'").
  */
 #ifndef CL_REQUEST_H
@@ -41,6 +42,7 @@ struct cl_request {
 	int return_full_text;
 	char **stops;            /* (n_stops) owned */
 	int n_stops;
+	char *id;                /* "id" (a string or an integer) as JSON text, owned; NULL: none */
 };
 
 /* Parse one request of len bytes.  On failure *rq holds nothing to free. */
@@ -51,5 +53,12 @@ void cl_request_free(struct cl_request *rq);
 char *cl_request_answer(const struct cl_request *rq, char *const *texts, const size_t *lens);
 /* {"error": msg}, malloc'd; NULL when out of memory. */
 char *cl_request_error(const char *msg);
+/* The "id" of a request line as JSON text (malloc'd), or NULL: none, or the
+ * line is not a JSON object (for answering a request that fails to parse). */
+char *cl_request_peek_id(const char *line, size_t len);
+/* An answer or error line for a request that has an id:
+ * {"id": ID, "output": ANSWER} or {"id": ID, "error": "..."}; takes answer
+ * (freed).  NULL when out of memory. */
+char *cl_request_with_id(const char *id, char *answer);
 
 #endif

@@ -203,3 +203,37 @@ s1=$(sed -n 's/.* steps=\([0-9]*\) .*/\1/p' "$TMP/p1.err")
 if [ "$(wc -l <"$TMP/p8.out")" -eq 8 ] && cmp -s "$TMP/p8.out" "$TMP/p1.out" && [ -n "$s8" ] && [ -n "$s1" ] &&
 	[ $((s8 * 3)) -le "$s1" ] && grep -q '"0": "def g2(' "$TMP/p8.out"; then ok "$c"
 else not_ok "$c" "steps $s8 vs $s1" "$(diff "$TMP/p8.out" "$TMP/p1.out" | head -5)" "$(cat "$TMP/p8.err" "$TMP/p1.err")"; fi
+
+# A batch file: ids come back; --resume appends what a killed run left
+# undone, each answer exactly once, after cutting a half-written last line;
+# answers of another input are refused; --progress counts the requests.
+for i in $(seq 1 10); do
+	case $i in
+	*[13579]) echo '{"id": "r'$i'", "input_data": ["def h'$i'("], "params": {"max_new_tokens": 8}}' ;;
+	*) echo '{"input_data": {"input_string": ["x'$i' = "], "parameters": {"max_new_tokens": 6}}}' ;;
+	esac
+done >"$TMP/ten.jsonl"
+timeout 120 cl-complete --json -m "$SM" <"$TMP/ten.jsonl" >"$TMP/ten.all" 2>"$TMP/err"
+c="a request's id comes back with its answer; one without has its answer as before"
+$PY - "$TMP/ten.all" <<'PYEOF' 2>"$TMP/err2" && ok "$c" || not_ok "$c" "$(cat "$TMP/err2" "$TMP/err")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert len(lines) == 10
+assert lines[0]["id"] == "r1" and lines[0]["output"][0].startswith("def h1(")
+assert isinstance(lines[1], list) and lines[1][0]["0"].startswith("x2 = ")
+PYEOF
+c="--resume after a killed run appends the rest, each answer once, equal to one whole run"
+head -n 4 "$TMP/ten.all" >"$TMP/ans.jsonl"
+head -n 5 "$TMP/ten.all" | tail -n 1 | head -c 20 >>"$TMP/ans.jsonl" # a line cut by the kill
+timeout 120 cl-complete --json -m "$SM" --resume "$TMP/ans.jsonl" <"$TMP/ten.jsonl" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [ $rc -eq 0 ] && [ ! -s "$TMP/out" ] && cmp -s "$TMP/ans.jsonl" "$TMP/ten.all"; then ok "$c"
+else not_ok "$c" "exit $rc" "$(diff "$TMP/ans.jsonl" "$TMP/ten.all" | head -5)" "$(cat "$TMP/err")"; fi
+c="--resume again does nothing: every request is answered"
+timeout 120 cl-complete --json -m "$SM" --resume "$TMP/ans.jsonl" <"$TMP/ten.jsonl" >/dev/null 2>"$TMP/err" &&
+	cmp -s "$TMP/ans.jsonl" "$TMP/ten.all" && ok "$c" || not_ok "$c" "$(cat "$TMP/err")"
+check_fails "--resume refuses answers of another input (an id differs)" "answer 1 has id \"r1\", but request 1 has \"zz\"" \
+	bash -c 'sed "s/\"r1\"/\"zz\"/" "$1" | cl-complete --json -m "$2" --resume "$3"' _ "$TMP/ten.jsonl" "$SM" "$TMP/ans.jsonl"
+c="--json --progress counts the requests of a file and gives tokens/s"
+timeout 120 cl-complete --json -m "$SM" --progress <"$TMP/ten.jsonl" >/dev/null 2>"$TMP/err"
+grep -q 'cl-complete: 10 of 10 requests, [0-9.]* tokens/s' "$TMP/err" && ok "$c" || not_ok "$c" "$(cat "$TMP/err")"
