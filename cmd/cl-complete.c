@@ -55,8 +55,9 @@ static void usage(int code)
 		"  --parallel N     --json: sequences decoded together at most (default 16)\n"
 		"  --resume ANSWERS --json: skip the requests ANSWERS answers already, append\n"
 		"                   the answers of the rest to it (not to stdout)\n"
-		"  --stats          --json: at the end, steps (passes through the layers),\n"
-		"                   the most rows in one, compute seconds, on stderr\n"
+		"  --stats          --json: at the end, requests, tokens generated, steps\n"
+		"                   (passes through the layers), the most rows in one,\n"
+		"                   compute seconds, on stderr\n"
 		"  -h, --help       this help\n"
 		"Sampling options, passed to cl-sample(1): --temperature T, --greedy, --top-k K,\n"
 		"--top-p P, --min-p P, --typical-p P, --repetition-penalty R, --presence-penalty R,\n"
@@ -901,8 +902,8 @@ static int json_main(void)
 	if (out != stdout && fclose(out))
 		die(EXIT_DATA, "%s:", resume_opt);
 	if (stats_opt)
-		fprintf(stderr, "%s: stats: requests=%lu steps=%llu max_rows=%d seconds=%.6f\n", prog, n_req,
-			(unsigned long long)cl_engine_steps(e), max_rows, cl_model_seconds(m));
+		fprintf(stderr, "%s: stats: requests=%lu generated=%llu steps=%llu max_rows=%d seconds=%.6f\n", prog,
+			n_req, n_gen, (unsigned long long)cl_engine_steps(e), max_rows, cl_model_seconds(m));
 	free(line);
 	cl_engine_free(e);
 	cl_model_free(m);
