@@ -459,12 +459,7 @@ static void run_start(struct run *R, const struct cl_tokenizer *tk, const struct
 		push(&s, smp->v[k]);
 
 	struct cl_stream_info info;
-	cl_stream_info_init(&info, CL_STREAM_TOKENS, "tokens", "cl-complete");
-	info.vocab_size = (uint32_t)cl_tokenizer_n_vocab(tk);
-	info.bos = cl_tokenizer_bos(tk);
-	info.eos = cl_tokenizer_eos(tk);
-	snprintf(info.tokenizer, sizeof info.tokenizer, "%s", cl_tokenizer_fingerprint(tk));
-	snprintf(info.model, sizeof info.model, "%s", dir);
+	cl_stream_info_tokens(&info, tk, "cl-complete", dir);
 	if ((R->mfd = memfd_create("cl-complete", MFD_CLOEXEC)) < 0)
 		die(EXIT_DATA, "memfd_create:");
 	/* The header alone: the prompts follow once cl-sample's header says

@@ -933,6 +933,21 @@ static void stream_free(void *arg)
 	pthread_mutex_unlock(&mu);
 }
 
+/* The reply of a job that is over, and the job let go (mu held, released). */
+static enum MHD_Result reply_job(struct MHD_Connection *c, struct conn *k, struct job *j, cJSON *o)
+{
+	for (int i = 0; i < j->n; i++)
+		k->ptok += j->ch[i].prompt_tokens, k->gtok += j->ch[i].ntok;
+	int cancelled = j->cancelled;
+	job_unref(j);
+	pthread_mutex_unlock(&mu);
+	if (cancelled || !o) {
+		cJSON_Delete(o);
+		return MHD_NO; /* the client has gone */
+	}
+	return reply_json(c, k, 200, o);
+}
+
 static enum MHD_Result do_completions(struct MHD_Connection *c, struct conn *k)
 {
 	char err[1024];
@@ -964,17 +979,7 @@ static enum MHD_Result do_completions(struct MHD_Connection *c, struct conn *k)
 		return ret;
 	}
 	job_wait(c, j);
-	cJSON *o = completion_json(j, 1);
-	for (int i = 0; i < j->n; i++)
-		k->ptok += j->ch[i].prompt_tokens, k->gtok += j->ch[i].ntok;
-	int cancelled = j->cancelled;
-	job_unref(j);
-	pthread_mutex_unlock(&mu);
-	if (cancelled) {
-		cJSON_Delete(o);
-		return MHD_NO;
-	}
-	return reply_json(c, k, 200, o);
+	return reply_job(c, k, j, completion_json(j, 1));
 }
 
 /* ---------------------------------------------------------- /score --- */
@@ -1129,15 +1134,7 @@ static enum MHD_Result do_infill(struct MHD_Connection *c, struct conn *k)
 	cJSON_AddNumberToObject(r, "tokens_predicted", (double)ch->ntok);
 	cJSON_AddNumberToObject(r, "tokens_evaluated", (double)ch->prompt_tokens);
 	cJSON_AddStringToObject(r, "stop_type", ch->finish == CL_FINISH_STOP ? "eos" : "limit");
-	k->ptok += ch->prompt_tokens, k->gtok += ch->ntok;
-	int cancelled = j->cancelled;
-	job_unref(j);
-	pthread_mutex_unlock(&mu);
-	if (cancelled) {
-		cJSON_Delete(r);
-		return MHD_NO;
-	}
-	return reply_json(c, k, 200, r);
+	return reply_job(c, k, j, r);
 }
 
 /* ------------------------------------------------- small endpoints --- */

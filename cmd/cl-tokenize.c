@@ -171,12 +171,7 @@ int main(int argc, char **argv)
 		die_status(st);
 	if (!o.ids) {
 		struct cl_stream_info info;
-		cl_stream_info_init(&info, CL_STREAM_TOKENS, "tokens", "cl-tokenize");
-		info.vocab_size = (uint32_t)cl_tokenizer_n_vocab(tok);
-		info.bos = cl_tokenizer_bos(tok);
-		info.eos = cl_tokenizer_eos(tok);
-		snprintf(info.tokenizer, sizeof info.tokenizer, "%s", cl_tokenizer_fingerprint(tok));
-		snprintf(info.model, sizeof info.model, "%s", src);
+		cl_stream_info_tokens(&info, tok, "cl-tokenize", src);
 		if (!(o.w = cl_writer_open(STDOUT_FILENO, "stdout", &info, &st)))
 			die_status(st);
 	}

@@ -66,6 +66,17 @@ void cl_stream_info_init(struct cl_stream_info *info, enum cl_stream_kind kind, 
 	snprintf(info->producer, sizeof info->producer, "%s", producer);
 }
 
+void cl_stream_info_tokens(struct cl_stream_info *info, const struct cl_tokenizer *tk, const char *producer,
+			   const char *model)
+{
+	cl_stream_info_init(info, CL_STREAM_TOKENS, "tokens", producer);
+	info->vocab_size = (uint32_t)cl_tokenizer_n_vocab(tk);
+	info->bos = cl_tokenizer_bos(tk);
+	info->eos = cl_tokenizer_eos(tk);
+	snprintf(info->tokenizer, sizeof info->tokenizer, "%s", cl_tokenizer_fingerprint(tk));
+	snprintf(info->model, sizeof info->model, "%s", model);
+}
+
 enum cl_status cl_stream_check_tokenizer(const struct cl_stream_info *in, const char *fp,
 					 const char *ours_name)
 {
