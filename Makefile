@@ -1,6 +1,6 @@
 # cl - code language models as Unix pipes.  Plain make; dependencies through pkg-config.
 #
-#   make               programs in bin/, library lib/libcl.a
+#   make               programs in bin/, libraries lib/libcl.a and lib/libcl.so
 #   make demo          install what is missing, build, complete "def fibonacci("
 #   make check         install what is missing, build, run every test (sanitized
 #                      and optimised builds); ends "N passed, N failed"
@@ -37,24 +37,47 @@ UNIT_SRC = $(wildcard tests/unit/test-*.c)
 PROGS    = $(patsubst cmd/%.c,%,$(CMD_SRC))
 HDRS     = $(wildcard lib/*.h)
 
-# Two builds of everything: opt (bin/) and san (build/san/bin/).
+VERSION  := $(shell sed -n 's/^\#define CL_VERSION "\(.*\)"/\1/p' lib/cl.h)
+SOVERSION = 0
+
+# Two builds of everything: opt (bin/, lib/libcl.a, lib/libcl.so) and san
+# (build/san/bin/).  The opt objects are position-independent, so that the
+# archive links into PIE programs without text relocations and the same
+# objects make the shared library, and they export only what cl.h declares
+# (-fvisibility=hidden; cl.h pushes default visibility).
 OPT_OBJ = $(patsubst lib/%.c,build/opt/%.o,$(LIB_SRC)) $(patsubst lib/%.cc,build/opt/%.o,$(LIB_CXX))
 SAN_OBJ = $(patsubst lib/%.c,build/san/%.o,$(LIB_SRC)) $(patsubst lib/%.cc,build/san/%.o,$(LIB_CXX))
 
-all: $(addprefix bin/,$(PROGS)) lib/libcl.a units
+all: $(addprefix bin/,$(PROGS)) lib/libcl.a lib/libcl.so units
 
 lib/libcl.a: $(OPT_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# libcl.so.0 (the soname) -> libcl.so.VERSION; the programs in bin/ link the
+# archive: they need no library path, and they use helpers that the shared
+# library keeps to itself (lib/*.h other than cl.h).
+lib/libcl.so.$(VERSION): $(OPT_OBJ) lib/libcl.map
+	$(CXX) -shared -Wl,-soname,libcl.so.$(SOVERSION) -Wl,--no-undefined -Wl,--version-script=lib/libcl.map \
+	  -o $@ $(OPT_OBJ) $(CJSON_LIBS) $(SPM_LIBS) -lpthread -lm
+lib/libcl.so: lib/libcl.so.$(VERSION)
+	ln -sf libcl.so.$(VERSION) lib/libcl.so.$(SOVERSION)
+	ln -sf libcl.so.$(SOVERSION) lib/libcl.so
+
+# The install prefix is compiled into util.c (where the model is looked for
+# last): a build for another prefix rebuilds it.
+build/prefix: FORCE | build/opt
+	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' >$@
+build/opt/util.o build/san/util.o: build/prefix
 
 build/san/libcl.a: $(SAN_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 build/opt/%.o: lib/%.c $(HDRS) | build/opt
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 build/opt/%.o: lib/%.cc $(HDRS) | build/opt
-	$(CXX) $(ALL_CXXFLAGS) -c -o $@ $<
+	$(CXX) $(ALL_CXXFLAGS) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden -c -o $@ $<
 build/san/%.o: lib/%.c $(HDRS) | build/san
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 build/san/%.o: lib/%.cc $(HDRS) | build/san
@@ -106,15 +129,18 @@ install: all
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/cl/models
 	install -m 755 $(addprefix bin/,$(PROGS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 lib/libcl.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 lib/libcl.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libcl.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcl.so.$(SOVERSION)
+	ln -sf libcl.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libcl.so
 	install -m 644 lib/cl.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	if [ -d models ]; then cp -R models/. $(DESTDIR)$(PREFIX)/share/cl/models/; fi
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define CL_VERSION "\(.*\)"/\1/p' lib/cl.h)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|' \
 	  libcl.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libcl.pc
 
 clean:
-	rm -rf bin build lib/libcl.a
+	rm -rf bin build lib/libcl.a lib/libcl.so lib/libcl.so.*
 
-.PHONY: all check demo install clean fuzz bench units san
+.PHONY: all check demo install clean fuzz bench units san FORCE
 .SECONDARY:

@@ -20,17 +20,46 @@
  * the last failure in this thread ("model/config.json: hidden_size: expected
  * a positive integer"), which a program prefixes with its own name.
  *
- * A short example, greedy completion without pipes:
+ * A short example, the next token of a prompt without pipes (tests/t-install.sh
+ * compiles and runs it against the installed library, between the markers):
  *
- *     struct cl_tokenizer *tok; struct cl_model *m; struct cl_kv *kv;
- *     if (cl_tokenizer_load("models/x", &tok) || cl_model_load("models/x", NULL, &m))
- *             errx(1, "%s", cl_errmsg());
- *     int32_t *ids; size_t n;
- *     cl_tokenizer_encode(tok, "def f(", 6, CL_ENCODE_BOS, &ids, &n);
- *     kv = cl_kv_new(m, 256);
- *     float *x = malloc(n * dim * 4), *logits = malloc(vocab * 4);
- *     for (size_t i = 0; i < n; i++) cl_model_embed(m, ids[i], x + i * dim);
- *     cl_model_forward(m, kv, 0, n, x, logits, 0);    // logits of the last position
+ * example begin
+ *     #include <cl.h>
+ *     #include <stdio.h>
+ *     #include <stdlib.h>
+ *
+ *     int main(void)
+ *     {
+ *             const char *dir = cl_default_model(); // $CL_MODEL, else the model installed with cl
+ *             struct cl_tokenizer *tok;
+ *             struct cl_model *m;
+ *             struct cl_kv *kv;
+ *             int32_t *ids;
+ *             size_t n;
+ *             if (cl_tokenizer_load(dir, &tok) || cl_model_load(dir, NULL, &m) ||
+ *                 cl_tokenizer_encode(tok, "def f(", 6, CL_ENCODE_BOS, &ids, &n) || cl_kv_new(m, 256, &kv)) {
+ *                     fprintf(stderr, "%s\n", cl_errmsg());
+ *                     return 1;
+ *             }
+ *             const struct cl_model_info *mi = cl_model_info(m);
+ *             float *x = malloc(n * mi->dim * sizeof *x), *logits = malloc(mi->n_vocab * sizeof *logits);
+ *             for (size_t i = 0; i < n; i++)
+ *                     cl_model_embed(m, ids[i], x + i * mi->dim);
+ *             cl_model_forward(m, kv, 0, (int32_t)n, x, logits, 0); // logits of the last position
+ *             int32_t best = 0;
+ *             for (int32_t t = 1; t < mi->n_vocab; t++)
+ *                     if (logits[t] > logits[best])
+ *                             best = t;
+ *             for (size_t i = 0; i < n; i++)
+ *                     printf("%d ", ids[i]);
+ *             printf("-> %d\n", best); // the prompt's ids, then the greedy next token
+ *             free(x), free(logits), free(ids);
+ *             cl_kv_free(kv);
+ *             cl_model_free(m);
+ *             cl_tokenizer_free(tok);
+ *             return 0;
+ *     }
+ * example end
  *
  * Token ids are int32_t; sizes and offsets are size_t or 64-bit.
  */
@@ -44,6 +73,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* What this header declares is libcl.so's API; the library is built with
+ * -fvisibility=hidden, so nothing else it holds is exported. */
+#pragma GCC visibility push(default)
 
 #define CL_VERSION "0.1.0"
 
@@ -193,6 +226,11 @@ enum cl_status cl_writer_close(struct cl_writer *w);
 /* Fill an info for a stream whose first header is `src`, as `producer`. */
 void cl_stream_info_init(struct cl_stream_info *info, enum cl_stream_kind kind, const char *what,
 			 const char *producer);
+/* A token stream's header for a tokenizer: vocab_size, BOS, EOS and
+ * fingerprint from it, model as given. */
+struct cl_tokenizer;
+void cl_stream_info_tokens(struct cl_stream_info *info, const struct cl_tokenizer *tk, const char *producer,
+			   const char *model);
 /* Check that a stream's tokenizer fingerprint and vocabulary match ours;
  * CL_ERR_MISMATCH with a message naming both otherwise.  Unknown ("") passes. */
 enum cl_status cl_stream_check_tokenizer(const struct cl_stream_info *in, const char *fingerprint,
@@ -395,6 +433,8 @@ void cl_sampler_free(struct cl_sampler *s);
 int32_t cl_sampler_sample(struct cl_sampler *s, const float *logits, const int32_t *history,
 			  size_t n_history, uint32_t seq, uint32_t pos, float *logprob,
 			  struct cl_alt *alts, int n_alts, int *n_alts_out);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

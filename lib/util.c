@@ -1,6 +1,7 @@
 /*
  * util.c - status messages, write-all, half floats, hashing, the default model.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -211,6 +212,18 @@ const char *cl_default_model(void)
 			if (model_at(buf, sizeof buf, exe, "/../models/cl-python-small") ||
 			    model_at(buf, sizeof buf, exe, "/../share/cl/models/cl-python-small") ||
 			    model_at(buf, sizeof buf, exe, "/../../../models/cl-python-small"))
+				return buf;
+		}
+	}
+	/* libcl.so installed: the model beside it (PREFIX/lib/../share), found
+	 * from the library's own path wherever it was installed. */
+	Dl_info di;
+	if (dladdr((void *)cl_default_model, &di) && di.dli_fname && strlen(di.dli_fname) < sizeof exe) {
+		snprintf(exe, sizeof exe, "%s", di.dli_fname);
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = 0;
+			if (model_at(buf, sizeof buf, exe, "/../share/cl/models/cl-python-small"))
 				return buf;
 		}
 	}
