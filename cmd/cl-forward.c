@@ -141,10 +141,10 @@ static void print_stats(void)
 	getrusage(RUSAGE_SELF, &ru);
 	double sec = cl_model_seconds(model);
 	fprintf(stderr, "%s: stats: positions=%llu batches=%llu seconds=%.6f ms_per_position=%.3f threads=%d "
-		"weight_bytes=%llu params=%llu layer_params=%llu peak_rss_mib=%.1f\n", prog,
+		"kernels=%s weight_bytes=%llu params=%llu layer_params=%llu peak_rss_mib=%.1f\n", prog,
 		(unsigned long long)positions,
 		(unsigned long long)batches, sec,
-		positions ? 1e3 * sec / (double)positions : 0.0, mi->threads,
+		positions ? 1e3 * sec / (double)positions : 0.0, mi->threads, mi->kernels,
 		(unsigned long long)mi->weight_bytes, (unsigned long long)mi->n_params,
 		(unsigned long long)mi->layer_params, (double)ru.ru_maxrss / 1024.0);
 }

@@ -326,6 +326,8 @@ struct cl_model_info {
 	uint64_t layer_params;  /* those of the layers: what every position multiplies */
 	uint64_t weight_bytes;  /* bytes read per token (weights as used) */
 	int32_t threads;        /* threads the forward pass runs on */
+	const char *kernels;    /* the kernels' instruction set: "avx512", "avx2", "neon",
+				   "generic" (the best the CPU runs, or $CL_KERNELS) */
 };
 
 struct cl_model;

@@ -373,6 +373,30 @@ const char *cl_kernels_name(void)
 	return kern()->name;
 }
 
+enum cl_status cl_kernels_check(void)
+{
+	const char *want = getenv("CL_KERNELS");
+	char runs[128] = "";
+	if (!want || !*want)
+		return CL_OK;
+	kern();
+	for (size_t i = 0; i < NKERN; i++)
+		if (kern_usable(kern_all[i]))
+			snprintf(runs + strlen(runs), sizeof runs - strlen(runs), "%s%s", runs[0] ? ", " : "",
+				 kern_all[i]->name);
+	static const char *const known[] = {"avx512", "avx2", "neon", "generic"};
+	int is_known = 0;
+	for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+		is_known |= strcmp(want, known[i]) == 0;
+	if (!is_known)
+		return cl_error(CL_ERR_UNSUPPORTED, "CL_KERNELS=%s: no such kernel set (avx512, avx2, neon, generic; "
+				"this CPU runs %s)", want, runs);
+	if (strcmp(kern()->name, want) != 0)
+		return cl_error(CL_ERR_UNSUPPORTED, "CL_KERNELS=%s: this CPU or build cannot run it (it runs %s)",
+				want, runs);
+	return CL_OK;
+}
+
 int cl_kernels_use(const char *name)
 {
 	kern();

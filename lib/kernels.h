@@ -57,5 +57,9 @@ void cl_axpy_f32(float *y, float a, const float *x, int64_t n);
  * build lacks it; call it while no kernel is running. */
 const char *cl_kernels_name(void);
 int cl_kernels_use(const char *name);
+/* CL_ERR_UNSUPPORTED with a message naming it when $CL_KERNELS names a set
+ * that is unknown or that this CPU or build cannot run (never a silent
+ * fallback), else CL_OK. */
+enum cl_status cl_kernels_check(void);
 
 #endif

@@ -118,6 +118,11 @@ enum cl_status cl_model_load(const char *dir, const struct cl_model_opts *opts, 
 	else
 		cl_model_opts_init(&m->opts);
 	snprintf(m->dir, sizeof m->dir, "%s", dir);
+	if ((st = cl_kernels_check())) {
+		free(m);
+		return st;
+	}
+	m->info.kernels = cl_kernels_name();
 	snprintf(cfgpath, sizeof cfgpath, "%s/config.json", dir);
 	if ((st = cl_json_read_file(cfgpath, 1 << 20, &cfg)))
 		goto fail;

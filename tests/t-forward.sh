@@ -243,3 +243,20 @@ worst = max(abs(x - y) for k in a for x, y in zip(a[k], b[k]))
 assert worst < 1e-4, worst
 PYEOF
 then ok "$c"; else not_ok "$c" "$(cat "$TMP/stats")"; fi
+
+# The kernels' instruction set: said by --stats, forced by CL_KERNELS, and
+# a set that is unknown or that this CPU cannot run refused by name.
+SM=$(cd "$(dirname "$0")/.." && pwd)/models/cl-python-small
+c="--stats names the kernel set, and CL_KERNELS=generic forces the plain-C one"
+a=$(cl-tokenize -m "$SM" x | cl-embed -m "$SM" | cl-forward -m "$SM" --stats 2>&1 >/dev/null)
+b=$(cl-tokenize -m "$SM" x | cl-embed -m "$SM" | CL_KERNELS=generic cl-forward -m "$SM" --stats 2>&1 >/dev/null)
+case "$a/$b" in *' kernels='[a-z]*' '*/*' kernels=generic '*) ok "$c" ;; *) not_ok "$c" "$a" "$b" ;; esac
+check_fails "CL_KERNELS naming no set is refused by name" "CL_KERNELS=sse9: no such kernel set" \
+	env CL_KERNELS=sse9 cl-forward -m "$SM"
+if [ "$(uname -m)" = x86_64 ]; then
+	check_fails "CL_KERNELS=neon is refused on x86-64, naming the sets it runs" \
+		"CL_KERNELS=neon: this CPU or build cannot run it \(it runs .*generic\)" env CL_KERNELS=neon cl-forward -m "$SM"
+else
+	check_fails "CL_KERNELS=avx2 is refused off x86-64" "CL_KERNELS=avx2: this CPU or build cannot run it" \
+		env CL_KERNELS=avx2 cl-forward -m "$SM"
+fi
