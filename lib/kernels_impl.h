@@ -71,6 +71,7 @@ void cl_quant_q4_0_c(const float *x, int64_t n, unsigned char *out);
 #if defined(__x86_64__)
 extern const struct cl_kern cl_kern_avx2;
 extern const struct cl_kern cl_kern_avx512;
+extern const struct cl_kern cl_kern_avx512_vnni; /* the same with VNNI's 8-bit dots */
 /* The 8-bit dots of kernels_avx2.c, shared with the AVX-512 table: without
  * VNNI, AVX-512 has no better 8-bit dot, and every AVX-512 CPU runs these. */
 void cl_avx2_quant_x(const float *x, int64_t n, int8_t *q, float *d, float *s);
