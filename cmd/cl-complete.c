@@ -29,9 +29,9 @@
 static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-		"usage: %s [-m DIR] [sampling options] [--threads N] [--ctx N] [--quantize TYPE]\n"
+		"usage: %s [-m DIR] [sampling options] [--threads N] [--ctx N] [--quantize TYPE] [--kv-type T]\n"
 		"       [--truncate] [--stop-at-dedent] [--suffix TEXT] [--raw] [--progress] [--] PROMPT...\n"
-		"       %s --json [-m DIR] [--threads N] [--ctx N] [--quantize TYPE] [--truncate]\n"
+		"       %s --json [-m DIR] [--threads N] [--ctx N] [--quantize TYPE] [--kv-type T] [--truncate]\n"
 		"       [--parallel N] [--resume ANSWERS] [--stats] [--progress]\n"
 		"Print the prompt (the arguments joined by spaces, or standard input) and its\n"
 		"completion as it is generated.  With --json, answer requests read one per line.\n"
@@ -39,6 +39,7 @@ static void usage(int code)
 		"  --threads N      threads of cl-forward (default: the cores available)\n"
 		"  --ctx N          positions per sequence (cl-forward --ctx)\n"
 		"  --quantize TYPE  convert weights at load: f16, bf16, q8_0 or q4_0\n"
+		"  --kv-type T      KV caches in f32 (default) or f16 (cl-forward --kv-type)\n"
 		"  --truncate       a prompt longer than the context loses its start (keeping\n"
 		"                   BOS) instead of being refused\n"
 		"  --stop-at-dedent end the completion before a generated line that starts at\n"
@@ -790,6 +791,8 @@ static int json_main(void)
 	for (int k = 0; k + 1 < fwd.n; k += 2) {
 		if (!strcmp(fwd.v[k], "--threads"))
 			o.threads = (int)strtol(fwd.v[k + 1], NULL, 10);
+		else if (!strcmp(fwd.v[k], "--kv-type"))
+			o.kv_f16 = !strcmp(fwd.v[k + 1], "f16");
 		else if (!strcmp(fwd.v[k], "--quantize")) {
 			enum cl_dtype t;
 			if (cl_dtype_parse(fwd.v[k + 1], &t) || t == CL_DTYPE_F32)
@@ -1059,6 +1062,10 @@ int main(int argc, char **argv)
 			opt_long("--ctx", v, 1, 1 << 24);
 		} else if ((v = opt_arg(argc, argv, &i, "--quantize"))) {
 			push(&fwd, "--quantize");
+		} else if ((v = opt_arg(argc, argv, &i, "--kv-type"))) {
+			if (strcmp(v, "f32") && strcmp(v, "f16"))
+				die(EXIT_USAGE, "--kv-type: expected f32 or f16, got '%s'", v);
+			push(&fwd, "--kv-type");
 		}
 		if (v) {
 			push(&fwd, v);

@@ -12,7 +12,7 @@ static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: %s [-m DIR] [--last] [--ctx N] [--threads N] [--batch N] [--quantize TYPE]\n"
-		"       [--dtype f32|f16|bf16] [--stats] [--progress]\n"
+		"       [--dtype f32|f16|bf16] [--kv-type f32|f16] [--stats] [--progress]\n"
 		"A stream of input embeddings on standard input to a stream of logits on\n"
 		"standard output: one vector of vocab_size per position, written as soon as\n"
 		"its position is computed.  A record's position is authoritative: one earlier\n"
@@ -27,6 +27,8 @@ static void usage(int code)
 		"  --batch N       at most N positions per pass through the layers (default 128)\n"
 		"  --quantize TYPE convert weights at load: f16, bf16, q8_0 or q4_0\n"
 		"  --dtype TYPE    element type of the logits written (default f32)\n"
+		"  --kv-type TYPE  element type of the KV caches: f32 (default) or f16 (half\n"
+		"                  the memory)\n"
 		"  --stats         at exit, report on standard error: positions, compute seconds\n"
 		"                  and ms per position, weight bytes, parameters, peak RSS\n"
 		"  --progress      show loading progress (default: when standard error is a terminal)\n"
@@ -182,6 +184,10 @@ int main(int argc, char **argv)
 			if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32)
 				die(EXIT_USAGE, "--quantize: expected f16, bf16, q8_0 or q4_0, got '%s'", v);
 			opts.quantize = (int)t;
+		} else if ((v = opt_arg(argc, argv, &i, "--kv-type"))) {
+			if (strcmp(v, "f32") && strcmp(v, "f16"))
+				die(EXIT_USAGE, "--kv-type: expected f32 or f16, got '%s'", v);
+			opts.kv_f16 = v[1] == '1';
 		} else if ((v = opt_arg(argc, argv, &i, "--dtype"))) {
 			if (cl_dtype_parse(v, &dtype) || dtype > CL_DTYPE_BF16)
 				die(EXIT_USAGE, "--dtype: expected f32, f16 or bf16, got '%s'", v);

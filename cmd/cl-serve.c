@@ -28,7 +28,7 @@ static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: %s [-m DIR] [--host ADDR] [--port N] [--parallel N] [--queue N]\n"
-		"       [--threads N] [--ctx N] [--quantize TYPE] [--api-key KEY | --api-key-file FILE]\n"
+		"       [--threads N] [--ctx N] [--quantize TYPE] [--kv-type T] [--api-key KEY | --api-key-file FILE]\n"
 		"       [--max-body BYTES] [--timeout S] [--drain-seconds S] [--progress]\n"
 		"Serve completions over HTTP/1.1: POST /score (and /) in the hosted-endpoint\n"
 		"shapes of cl-complete --json, POST /v1/completions (OpenAI), GET /v1/models,\n"
@@ -43,6 +43,7 @@ static void usage(int code)
 		"  --threads N         threads of the forward pass (default: the cores available)\n"
 		"  --ctx N             positions per sequence (default: max_position_embeddings)\n"
 		"  --quantize TYPE     convert weights at load: f16, bf16, q8_0 or q4_0\n"
+		"  --kv-type T         KV caches in f32 (default) or f16 (half the memory)\n"
 		"  --api-key KEY       require Authorization: Bearer KEY (401 otherwise)\n"
 		"  --api-key-file FILE the key, from the first line of FILE\n"
 		"  --max-body BYTES    larger request bodies get 413 (default 1048576)\n"
@@ -1379,6 +1380,10 @@ int main(int argc, char **argv)
 			if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32)
 				die(EXIT_USAGE, "--quantize: expected f16, bf16, q8_0 or q4_0, got '%s'", v);
 			opts.quantize = (int)t;
+		} else if ((v = opt_arg(argc, argv, &i, "--kv-type"))) {
+			if (strcmp(v, "f32") && strcmp(v, "f16"))
+				die(EXIT_USAGE, "--kv-type: expected f32 or f16, got '%s'", v);
+			opts.kv_f16 = v[1] == '1';
 		} else if ((v = opt_arg(argc, argv, &i, "--api-key")))
 			api_key = strdup(v);
 		else if ((v = opt_arg(argc, argv, &i, "--api-key-file")))

@@ -307,6 +307,7 @@ struct cl_model_opts {
 	int threads;            /* 0: the cores available */
 	int quantize;           /* -1: none; else enum cl_dtype (Q8_0, Q4_0, F16) */
 	int progress;           /* print loading progress to stderr */
+	int kv_f16;             /* KV caches in f16 (half the memory), not f32 */
 };
 void cl_model_opts_init(struct cl_model_opts *o);
 
@@ -344,7 +345,7 @@ enum cl_status cl_kv_new(const struct cl_model *m, int32_t ctx, struct cl_kv **o
 void cl_kv_free(struct cl_kv *kv);
 int32_t cl_kv_len(const struct cl_kv *kv); /* positions held */
 int32_t cl_kv_ctx(const struct cl_kv *kv);
-/* Bytes a cache of ctx positions takes. */
+/* Bytes a cache of ctx positions takes (f32, or f16 with opts.kv_f16). */
 uint64_t cl_kv_bytes(const struct cl_model *m, int32_t ctx);
 
 /* The most positions cl_model_forward runs through the layers at once;

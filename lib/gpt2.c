@@ -393,10 +393,7 @@ static enum cl_status gpt2_forward(struct cl_model *m, const struct cl_row *rows
 		cl_matmul(m->pool, &y->attn, G->xb, n, G->qkv);
 		add_bias(G->qkv, y->attn_b, n, 3 * D);
 		for (int t = 0; t < n; t++) {
-			struct cl_kv *kv = rows[t].kv;
-			size_t off = ((size_t)l * kv->ctx + (size_t)rows[t].pos) * D;
-			memcpy(kv->k + off, G->qkv + t * 3 * D + D, D * sizeof(float));
-			memcpy(kv->v + off, G->qkv + t * 3 * D + 2 * D, D * sizeof(float));
+			cl_kv_store(rows[t].kv, l, rows[t].pos, G->qkv + t * 3 * D + D, G->qkv + t * 3 * D + 2 * D);
 		}
 		cl_model_attend(m, rows, l, n, G->qkv, 3 * D, G->attn_scale, G->att);
 		cl_matmul(m->pool, &y->attn_proj, G->att, n, G->out);

@@ -809,6 +809,17 @@ enum cl_status cl_mat_convert(const struct cl_mat *src, enum cl_dtype to, struct
 	return CL_OK;
 }
 
+float cl_dot_f16(const uint16_t *k, const float *q, int64_t n)
+{
+	return kern()->dot[CL_DTYPE_F16](k, q, n);
+}
+
+void cl_axpy_f16(float *y, float a, const uint16_t *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] += a * cl_f16_to_f32(x[i]);
+}
+
 /* -------------------------------------------------------- vector helpers --- */
 /* Sums in double: these run once per position over a few thousand elements,
  * so the cost is nothing and the result does not depend on the SIMD path. */

@@ -50,6 +50,10 @@ void cl_softmax(float *x, int64_t n);
 float cl_dot_f32(const float *a, const float *b, int64_t n);
 /* y += a·x (attention's weighted sum of values). */
 void cl_axpy_f32(float *y, float a, const float *x, int64_t n);
+/* The same with f16 keys and values (--kv-type f16): Σ f16(k)·q through the
+ * kernels' f16 dot, and y += a·f16(x). */
+float cl_dot_f16(const uint16_t *k, const float *q, int64_t n);
+void cl_axpy_f16(float *y, float a, const uint16_t *x, int64_t n);
 
 /* The instruction set the kernels use ("avx512", "avx2", "neon", "generic"):
  * the best this CPU runs, or the one named by $CL_KERNELS.  cl_kernels_use

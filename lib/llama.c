@@ -278,10 +278,7 @@ static enum cl_status llama_forward(struct cl_model *m, const struct cl_row *row
 				rope(L->q + t * qd + h * hd, (int)hd, c, sn);
 			for (int h = 0; h < in->n_kv_heads; h++)
 				rope(L->k + t * kvd + h * hd, (int)hd, c, sn);
-			struct cl_kv *kv = rows[t].kv;
-			size_t off = ((size_t)l * kv->ctx + (size_t)rows[t].pos) * kvd;
-			memcpy(kv->k + off, L->k + t * kvd, kvd * sizeof(float));
-			memcpy(kv->v + off, L->v + t * kvd, kvd * sizeof(float));
+			cl_kv_store(rows[t].kv, l, rows[t].pos, L->k + t * kvd, L->v + t * kvd);
 		}
 		cl_model_attend(m, rows, l, n, L->q, qd, 1.0f / sqrtf((float)hd), L->att);
 		cl_matmul(m->pool, &y->wo, L->att, n, L->out);

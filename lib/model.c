@@ -172,7 +172,22 @@ enum cl_status cl_model_embed(const struct cl_model *m, int32_t token, float *ou
 uint64_t cl_kv_bytes(const struct cl_model *m, int32_t ctx)
 {
 	return 2ull * (uint64_t)m->info.n_layers * (uint64_t)ctx *
-	       (uint64_t)m->info.n_kv_heads * (uint64_t)m->info.head_dim * sizeof(float);
+	       (uint64_t)m->info.n_kv_heads * (uint64_t)m->info.head_dim * (m->opts.kv_f16 ? 2 : 4);
+}
+
+void cl_kv_store(struct cl_kv *kv, int layer, int32_t pos, const float *k, const float *v)
+{
+	size_t off = ((size_t)layer * (size_t)kv->ctx + (size_t)pos) * (size_t)kv->kv_dim;
+	if (!kv->f16) {
+		memcpy((float *)kv->k + off, k, (size_t)kv->kv_dim * sizeof(float));
+		memcpy((float *)kv->v + off, v, (size_t)kv->kv_dim * sizeof(float));
+		return;
+	}
+	uint16_t *kh = (uint16_t *)kv->k + off, *vh = (uint16_t *)kv->v + off;
+	for (int32_t i = 0; i < kv->kv_dim; i++) {
+		kh[i] = cl_f32_to_f16(k[i]);
+		vh[i] = cl_f32_to_f16(v[i]);
+	}
 }
 
 enum cl_status cl_kv_new(const struct cl_model *m, int32_t ctx, struct cl_kv **out)
@@ -189,8 +204,9 @@ enum cl_status cl_kv_new(const struct cl_model *m, int32_t ctx, struct cl_kv **o
 	kv->kv_dim = m->info.n_kv_heads * m->info.head_dim;
 	kv->threads = cl_pool_size(m->pool);
 	size_t n = (size_t)kv->n_layers * (size_t)ctx * (size_t)kv->kv_dim;
-	kv->k = malloc(n * sizeof(float));
-	kv->v = malloc(n * sizeof(float));
+	kv->f16 = m->opts.kv_f16;
+	kv->k = malloc(n * (kv->f16 ? 2 : 4));
+	kv->v = malloc(n * (kv->f16 ? 2 : 4));
 	kv->scores = malloc((size_t)kv->threads * (size_t)ctx * sizeof(float));
 	if (!kv->k || !kv->v || !kv->scores) {
 		cl_kv_free(kv);
@@ -344,18 +360,28 @@ static void attend_worker(void *arg, int ith, int nth)
 		const struct cl_kv *kv = j->rows[t].kv;
 		int64_t kvd = kv->kv_dim;
 		float *scores = kv->scores + (size_t)ith * kv->ctx;                 /* (ctx) */
-		const float *kc = kv->k + (size_t)j->layer * kv->ctx * kvd;         /* (ctx, kv_dim) */
-		const float *vc = kv->v + (size_t)j->layer * kv->ctx * kvd;
+		size_t base = (size_t)j->layer * kv->ctx * kvd;                    /* (ctx, kv_dim) */
 		int32_t p = j->rows[t].pos;
 		const float *q = j->q + (size_t)t * j->ldq + (size_t)h * hd;
 		int64_t koff = (int64_t)(h / rep) * hd;
-		for (int32_t s = 0; s <= p; s++)
-			scores[s] = cl_dot_f32(q, kc + (size_t)s * kvd + koff, hd) * j->scale;
-		cl_softmax(scores, p + 1);
 		float *o = j->out + (size_t)t * od + (size_t)h * hd;
-		memset(o, 0, (size_t)hd * sizeof *o);
-		for (int32_t s = 0; s <= p; s++)
-			cl_axpy_f32(o, scores[s], vc + (size_t)s * kvd + koff, hd);
+		if (!kv->f16) {
+			const float *kc = (const float *)kv->k + base, *vc = (const float *)kv->v + base;
+			for (int32_t s = 0; s <= p; s++)
+				scores[s] = cl_dot_f32(q, kc + (size_t)s * kvd + koff, hd) * j->scale;
+			cl_softmax(scores, p + 1);
+			memset(o, 0, (size_t)hd * sizeof *o);
+			for (int32_t s = 0; s <= p; s++)
+				cl_axpy_f32(o, scores[s], vc + (size_t)s * kvd + koff, hd);
+		} else {
+			const uint16_t *kc = (const uint16_t *)kv->k + base, *vc = (const uint16_t *)kv->v + base;
+			for (int32_t s = 0; s <= p; s++)
+				scores[s] = cl_dot_f16(kc + (size_t)s * kvd + koff, q, hd) * j->scale;
+			cl_softmax(scores, p + 1);
+			memset(o, 0, (size_t)hd * sizeof *o);
+			for (int32_t s = 0; s <= p; s++)
+				cl_axpy_f16(o, scores[s], vc + (size_t)s * kvd + koff, hd);
+		}
 	}
 }
 

@@ -66,7 +66,8 @@ struct cl_model {
 struct cl_kv {
 	int32_t ctx, len;
 	int32_t n_layers, kv_dim;
-	float *k, *v;              /* (n_layers, ctx, kv_dim) each */
+	int f16;                   /* k and v hold f16, not f32 */
+	void *k, *v;               /* (n_layers, ctx, kv_dim) each, f32 or f16 */
 	float *scores;             /* (threads, ctx) attention scratch */
 	int threads;
 };
@@ -84,6 +85,9 @@ enum cl_status cl_model_own(struct cl_model *m, void *p);
 /* Whether config.json names this family: model_type is one of `types` (a
  * NULL-terminated list), or, without model_type, architectures holds `arch`. */
 int cl_config_is(const cJSON *cfg, const char *const *types, const char *arch);
+
+/* Store one position's keys and values (kv_dim each) in layer `layer`. */
+void cl_kv_store(struct cl_kv *kv, int layer, int32_t pos, const float *k, const float *v);
 
 /* Causal attention for the n rows of a batch, each against layer `layer` of
  * its own sequence's cache (which already holds the keys and values of every
