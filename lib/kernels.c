@@ -383,7 +383,7 @@ enum cl_status cl_kernels_check(void)
 		return CL_OK;
 	kern();
 	for (size_t i = 0; i < NKERN; i++)
-		if (kern_usable(kern_all[i]))
+		if (kern_usable(kern_all[i]) && (i == 0 || strcmp(kern_all[i]->name, kern_all[i - 1]->name) != 0))
 			snprintf(runs + strlen(runs), sizeof runs - strlen(runs), "%s%s", runs[0] ? ", " : "",
 				 kern_all[i]->name);
 	static const char *const known[] = {"avx512", "avx2", "neon", "generic"};

@@ -166,15 +166,21 @@ fi
 # activations on both paths; one-position q8_0/q4_0 products quantize the
 # activations on the fast path (as llama.cpp does), which the perplexity
 # bound above covers.
-name="model logits through the fast kernels equal the plain-C reference path (1e-4) for f32, f16, bf16, q8_0, q4_0"
-if need_testdata "$name"; then
+# Every kernel set this CPU runs, in turn (CL_KERNELS); the others are
+# skipped, saying so.
+for set in avx512 avx2 neon; do
+name="$set: model logits through the fast kernels equal the plain-C reference path (1e-4) for f32, f16, bf16, q8_0, q4_0"
+if ! CL_KERNELS=$set cl-forward -m "$(cd "$(dirname "$0")/.." && pwd)/models/cl-python-small" </dev/null >/dev/null 2>"$TMP/kerr" &&
+	grep -q "cannot run it\|no such kernel set" "$TMP/kerr"; then
+	skip "$name" "$(cat "$TMP/kerr")"
+elif need_testdata "$name"; then
 	m=$TESTDATA/stories260K-hf-f32
 	ids_of "$REF/stories260K_f32_promptA_logits.json" >"$TMP/idsA"
 	bad=
 	for q in f32 f16 bf16 q8_0 q4_0; do
 		o=; [ $q = f32 ] || o="--quantize $q"
 		# shellcheck disable=SC2086
-		logits "$m" "$TMP/fast.npy" $o <"$TMP/idsA" &&
+		CL_KERNELS=$set logits "$m" "$TMP/fast.npy" $o <"$TMP/idsA" &&
 			CL_KERNELS=generic logits "$m" "$TMP/ref.npy" $o <"$TMP/idsA" &&
 			$PY -c "
 import numpy as np, sys
@@ -183,6 +189,7 @@ d = np.abs(np.load('$TMP/fast.npy') - np.load('$TMP/ref.npy')).max(); print('$q'
 	done
 	[ -z "$bad" ] && ok "$name" || not_ok "$name" "differ:$bad"
 fi
+done
 
 # Batching: what is waiting in the input goes through the layers together,
 # however many records the reader's buffer holds (4 KiB records here: 64 KiB
