@@ -47,6 +47,8 @@ static void put_header(const struct cl_stream_info *in)
 		printf(",\"width\":%u,\"dtype\":\"%s\"", in->width, cl_dtype_name(in->dtype));
 	printf(",\"vocab_size\":%u,\"tokenizer\":\"%s\",\"bos\":%d,\"eos\":%d", in->vocab_size, in->tokenizer,
 	       in->bos, in->eos);
+	if (in->layer >= 0)
+		printf(",\"layer\":%d", in->layer);
 	if (in->context)
 		printf(",\"context\":%u", in->context);
 	printf(",\"producer\":\"%s\",\"model\":", in->producer);
@@ -232,6 +234,7 @@ static int reverse(const char *name, FILE *in)
 			ni.bos = (int32_t)num(o, "bos", -1, lineno, -1, 1 << 30);
 			ni.eos = (int32_t)num(o, "eos", -1, lineno, -1, 1 << 30);
 			ni.context = (uint32_t)num(o, "context", 0, lineno, 0, 1 << 30);
+			ni.layer = (int32_t)num(o, "layer", -1, lineno, 0, 1 << 16);
 			const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "tokenizer");
 			if (cJSON_IsString(t))
 				snprintf(ni.tokenizer, sizeof ni.tokenizer, "%s", t->valuestring);

@@ -12,7 +12,8 @@ static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: %s [-m DIR] [--last] [--ctx N] [--threads N] [--batch N] [--quantize TYPE]\n"
-		"       [--dtype f32|f16|bf16] [--kv-type f32|f16] [--stats] [--progress]\n"
+		"       [--dtype f32|f16|bf16] [--kv-type f32|f16] [--layers A:B | --head] [--stats]\n"
+		"       [--progress]\n"
 		"A stream of input embeddings on standard input to a stream of logits on\n"
 		"standard output: one vector of vocab_size per position, written as soon as\n"
 		"its position is computed.  A record's position is authoritative: one earlier\n"
@@ -29,6 +30,11 @@ static void usage(int code)
 		"  --dtype TYPE    element type of the logits written (default f32)\n"
 		"  --kv-type TYPE  element type of the KV caches: f32 (default) or f16 (half\n"
 		"                  the memory)\n"
+		"  --layers A:B    a stage: read the residual stream at layer A (0: embeddings),\n"
+		"                  run layers A to B-1, write the stream at B (hidden states),\n"
+		"                  or the logits where B is the last (A: for short)\n"
+		"  --head          the final norm and output projection alone, on hidden\n"
+		"                  states of any layer: the logit lens\n"
 		"  --stats         at exit, report on standard error: positions, compute seconds\n"
 		"                  and ms per position, weight bytes, parameters, peak RSS\n"
 		"  --progress      show loading progress (default: when standard error is a terminal)\n"
@@ -72,7 +78,7 @@ static struct seq *find(uint32_t id, int make)
 	free_slot->used = 1;
 	free_slot->id = id;
 	free_slot->have_last = 0;
-	if (!free_slot->last && !(free_slot->last = malloc((size_t)mi->n_vocab * sizeof(float))))
+	if (!free_slot->last && !(free_slot->last = malloc((size_t)mi->out_dim * sizeof(float))))
 		die(EXIT_DATA, "out of memory");
 	return free_slot;
 }
@@ -154,7 +160,7 @@ static void print_stats(void)
 int main(int argc, char **argv)
 {
 	const char *dir = NULL;
-	int last = 0, stats = 0, i;
+	int last = 0, stats = 0, i, layers_given = 0, head = 0;
 	long ctx_opt = 0, batch = CL_BATCH_MAX;
 	enum cl_dtype dtype = CL_DTYPE_F32;
 	struct cl_model_opts opts;
@@ -188,6 +194,23 @@ int main(int argc, char **argv)
 			if (strcmp(v, "f32") && strcmp(v, "f16"))
 				die(EXIT_USAGE, "--kv-type: expected f32 or f16, got '%s'", v);
 			opts.kv_f16 = v[1] == '1';
+		} else if ((v = opt_arg(argc, argv, &i, "--layers"))) {
+			char *end;
+			errno = 0;
+			long a = strtol(v, &end, 10), b = -1;
+			if (end == v || *end != ':' || a < 0 || a > 1 << 16)
+				die(EXIT_USAGE, "--layers: expected A:B or A: (layers, from 0), got '%s'", v);
+			if (end[1]) {
+				const char *bs = end + 1;
+				b = strtol(bs, &end, 10);
+				if (end == bs || *end || b < a || b > 1 << 16)
+					die(EXIT_USAGE, "--layers: expected A:B with A <= B, got '%s'", v);
+			}
+			opts.layer_from = (int32_t)a;
+			opts.layer_to = (int32_t)b;
+			layers_given = 1;
+		} else if (strcmp(a, "--head") == 0) {
+			head = 1;
 		} else if ((v = opt_arg(argc, argv, &i, "--dtype"))) {
 			if (cl_dtype_parse(v, &dtype) || dtype > CL_DTYPE_BF16)
 				die(EXIT_USAGE, "--dtype: expected f32, f16 or bf16, got '%s'", v);
@@ -197,12 +220,31 @@ int main(int argc, char **argv)
 	}
 	if (!dir)
 		dir = cl_default_model();
+	if (head && layers_given)
+		die(EXIT_USAGE, "--head and --layers do not go together (--head is the stage after the last layer)");
+	if (head)
+		opts.layer_from = opts.layer_to = 1 << 16; /* resolved below: both n_layers */
 	no_stream_to_tty("pipe it into cl-sample, or into cl-dump to read it");
 
-	enum cl_status st = cl_model_load(dir, &opts, &model);
+	enum cl_status st;
+	if (head) {
+		/* The number of layers is the model's: read it, then load the
+		 * head alone. */
+		struct cl_model_opts o2 = opts;
+		o2.layer_from = 0, o2.layer_to = 0;
+		o2.progress = 0;
+		if ((st = cl_model_load(dir, &o2, &model)))
+			die_status(st);
+		opts.layer_from = opts.layer_to = cl_model_info(model)->n_layers;
+		cl_model_free(model);
+	}
+	st = cl_model_load(dir, &opts, &model);
 	if (st)
 		die_status(st);
 	mi = cl_model_info(model);
+	int hidden_out = mi->layer_to < mi->n_layers;
+	if (hidden_out && last)
+		die(EXIT_USAGE, "--last goes with the stage that ends at the logits; a stage before writes every position");
 	if (stats) {
 		atexit(print_stats);
 	}
@@ -244,12 +286,22 @@ int main(int argc, char **argv)
 		die(EXIT_DATA, "stdin: expected a stream of embeddings, got a stream of %s", in->what);
 	if (in->width != (uint32_t)mi->dim)
 		die(EXIT_DATA, "stdin: embeddings of width %u, but %s has hidden_size %d", in->width, dir, mi->dim);
+	/* The input is the residual stream where the stage begins: embeddings
+	 * (layer 0) for the first; --head takes any layer's. */
+	int in_layer = strcmp(in->what, "hidden") == 0 ? in->layer : strcmp(in->what, "embeddings") == 0 ? 0 : -1;
+	if (in_layer < 0)
+		die(EXIT_DATA, "stdin: expected embeddings or hidden states, got %s", in->what);
+	if (!head && in_layer != mi->layer_from)
+		die(EXIT_DATA, "stdin: the residual stream at layer %d, but this stage begins at layer %d (--layers)",
+		    in_layer, mi->layer_from);
 	if (tok && (st = cl_stream_check_tokenizer(in, cl_tokenizer_fingerprint(tok), dir)))
 		die(EXIT_DATA, "stdin: %s", cl_errmsg());
 
 	struct cl_stream_info info;
-	cl_stream_info_init(&info, CL_STREAM_VECTORS, "logits", "cl-forward");
-	info.width = (uint32_t)mi->n_vocab;
+	cl_stream_info_init(&info, CL_STREAM_VECTORS, hidden_out ? "hidden" : "logits", "cl-forward");
+	info.width = (uint32_t)mi->out_dim;
+	if (hidden_out)
+		info.layer = mi->layer_to;
 	info.dtype = dtype;
 	info.vocab_size = (uint32_t)mi->n_vocab;
 	info.bos = in->bos;
@@ -262,7 +314,7 @@ int main(int argc, char **argv)
 
 	/* Rows of a batch, at most B. */
 	enum { B = CL_BATCH_MAX };
-	int64_t dim = mi->dim, V = mi->n_vocab;
+	int64_t dim = mi->dim, V = mi->out_dim;
 	/* File-scope, so that a die() part-way leaks nothing LeakSanitizer sees. */
 	static float *x, *logits;
 	x = malloc((size_t)B * dim * sizeof *x);          /* (B, dim) */

@@ -170,6 +170,8 @@ struct cl_stream_info {
 	char producer[32];      /* "cl-embed" */
 	char model[256];        /* model directory or name; "" unknown */
 	int32_t bos, eos;       /* the tokenizer's BOS / EOS ids; -1: none or unknown */
+	int32_t layer;          /* hidden states ("hidden"): the residual stream at the input
+				   of layer L (0: the embeddings); -1: not hidden states */
 	uint32_t context;       /* logits: positions each sequence's cache holds (its
 				   positions are 0 to context - 1); 0: unknown */
 };
@@ -308,6 +310,13 @@ struct cl_model_opts {
 	int quantize;           /* -1: none; else enum cl_dtype (Q8_0, Q4_0, F16) */
 	int progress;           /* print loading progress to stderr */
 	int kv_f16;             /* KV caches in f16 (half the memory), not f32 */
+	/* A stage of the model: layers [layer_from, layer_to) (layer_to -1: to
+	 * the last).  Its input is the residual stream at layer_from (the
+	 * embeddings at 0), its output the stream at layer_to, or the logits
+	 * where layer_to is the last (the final norm and the output projection);
+	 * from = to = n_layers is the head alone (the logit lens).  Its caches
+	 * hold its own layers. */
+	int32_t layer_from, layer_to;
 };
 void cl_model_opts_init(struct cl_model_opts *o);
 
@@ -329,6 +338,9 @@ struct cl_model_info {
 	int32_t threads;        /* threads the forward pass runs on */
 	const char *kernels;    /* the kernels' instruction set: "avx512", "avx2", "neon",
 				   "generic" (the best the CPU runs, or $CL_KERNELS) */
+	int32_t layer_from, layer_to; /* the stage (opts.layer_from, layer_to resolved) */
+	int32_t out_dim;        /* a forward output's width: n_vocab (logits) where the
+				   stage ends at the head, else dim (hidden states) */
 };
 
 struct cl_model;

@@ -381,21 +381,27 @@ static enum cl_status gpt2_forward(struct cl_model *m, const struct cl_row *rows
 		if (rows[t].pos >= in->max_pos)
 			return cl_error(CL_ERR_RANGE, "position %d is beyond n_positions %d", rows[t].pos,
 					in->max_pos);
+	/* The learned positions join the embeddings: at the first stage only. */
 	for (int t = 0; t < n; t++) {
-		cl_mat_row(&G->wpe, rows[t].pos, G->xb + t * D);
-		for (int64_t i = 0; i < D; i++)
-			G->x[t * D + i] = xin[t * D + i] + G->xb[t * D + i];
+		if (in->layer_from == 0) {
+			cl_mat_row(&G->wpe, rows[t].pos, G->xb + t * D);
+			for (int64_t i = 0; i < D; i++)
+				G->x[t * D + i] = xin[t * D + i] + G->xb[t * D + i];
+		} else {
+			memcpy(G->x + t * D, xin + t * D, (size_t)D * sizeof(float));
+		}
 	}
-	for (int l = 0; l < in->n_layers; l++) {
+	for (int l = in->layer_from; l < in->layer_to; l++) {
 		const struct layer *y = &G->layers[l];
+		int lk = l - in->layer_from;
 		for (int t = 0; t < n; t++)
 			cl_layernorm(G->xb + t * D, G->x + t * D, y->ln1_w, y->ln1_b, D, G->eps);
 		cl_matmul(m->pool, &y->attn, G->xb, n, G->qkv);
 		add_bias(G->qkv, y->attn_b, n, 3 * D);
 		for (int t = 0; t < n; t++) {
-			cl_kv_store(rows[t].kv, l, rows[t].pos, G->qkv + t * 3 * D + D, G->qkv + t * 3 * D + 2 * D);
+			cl_kv_store(rows[t].kv, lk, rows[t].pos, G->qkv + t * 3 * D + D, G->qkv + t * 3 * D + 2 * D);
 		}
-		cl_model_attend(m, rows, l, n, G->qkv, 3 * D, G->attn_scale, G->att);
+		cl_model_attend(m, rows, lk, n, G->qkv, 3 * D, G->attn_scale, G->att);
 		cl_matmul(m->pool, &y->attn_proj, G->att, n, G->out);
 		add_bias(G->out, y->attn_proj_b, n, D);
 		for (int64_t i = 0; i < n * D; i++)
@@ -423,6 +429,11 @@ static enum cl_status gpt2_forward(struct cl_model *m, const struct cl_row *rows
 	}
 	if (!logits || !n_out)
 		return CL_OK;
+	if (in->layer_to < in->n_layers) {
+		for (int k = 0; k < n_out; k++)
+			memcpy(logits + (size_t)k * D, G->x + (size_t)out[k] * D, (size_t)D * sizeof(float));
+		return CL_OK;
+	}
 	for (int k = 0; k < n_out; k++)
 		cl_layernorm(G->xb + k * D, G->x + out[k] * D, G->lnf_w, G->lnf_b, D, G->eps);
 	cl_matmul(m->pool, &G->lm_head, G->xb, n_out, logits);

@@ -265,8 +265,10 @@ static enum cl_status llama_forward(struct cl_model *m, const struct cl_row *row
 			L->sin[t * half + i] = (float)sin(a);
 		}
 	}
-	for (int l = 0; l < in->n_layers; l++) {
+	/* The stage's layers; a cache holds those alone, from index 0. */
+	for (int l = in->layer_from; l < in->layer_to; l++) {
 		const struct layer *y = &L->layers[l];
+		int lk = l - in->layer_from;
 		for (int t = 0; t < n; t++)
 			cl_rmsnorm(L->xb + t * dim, L->x + t * dim, y->attn_norm, dim, L->eps);
 		cl_matmul(m->pool, &y->wq, L->xb, n, L->q);
@@ -278,9 +280,9 @@ static enum cl_status llama_forward(struct cl_model *m, const struct cl_row *row
 				rope(L->q + t * qd + h * hd, (int)hd, c, sn);
 			for (int h = 0; h < in->n_kv_heads; h++)
 				rope(L->k + t * kvd + h * hd, (int)hd, c, sn);
-			cl_kv_store(rows[t].kv, l, rows[t].pos, L->k + t * kvd, L->v + t * kvd);
+			cl_kv_store(rows[t].kv, lk, rows[t].pos, L->k + t * kvd, L->v + t * kvd);
 		}
-		cl_model_attend(m, rows, l, n, L->q, qd, 1.0f / sqrtf((float)hd), L->att);
+		cl_model_attend(m, rows, lk, n, L->q, qd, 1.0f / sqrtf((float)hd), L->att);
 		cl_matmul(m->pool, &y->wo, L->att, n, L->out);
 		for (int64_t i = 0; i < n * dim; i++)
 			L->x[i] += L->out[i];
@@ -298,6 +300,12 @@ static enum cl_status llama_forward(struct cl_model *m, const struct cl_row *row
 	}
 	if (!logits || !n_out)
 		return CL_OK;
+	if (in->layer_to < in->n_layers) {
+		/* A stage before the last: the residual stream is its output. */
+		for (int k = 0; k < n_out; k++)
+			memcpy(logits + (size_t)k * dim, L->x + (size_t)out[k] * dim, (size_t)dim * sizeof(float));
+		return CL_OK;
+	}
 	for (int k = 0; k < n_out; k++)
 		cl_rmsnorm(L->xb + k * dim, L->x + out[k] * dim, L->norm, dim, L->eps);
 	cl_matmul(m->pool, &L->lm_head, L->xb, n_out, logits);

@@ -19,6 +19,7 @@ void cl_model_opts_init(struct cl_model_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->quantize = -1;
+	o->layer_to = -1;
 }
 
 enum cl_status cl_model_own(struct cl_model *m, void *p)
@@ -142,6 +143,17 @@ enum cl_status cl_model_load(const char *dir, const struct cl_model_opts *opts, 
 	if ((st = m->fam->load(m, cfg, cfgpath)))
 		goto fail;
 	m->info.family = m->fam->id;
+	{
+		int32_t nl = m->info.n_layers, from = m->opts.layer_from, to = m->opts.layer_to < 0 ? nl : m->opts.layer_to;
+		if (from < 0 || from > to || to > nl) {
+			st = cl_error(CL_ERR_RANGE, "%s: layers %d:%d: the model has %d layers (0 to %d)", dir, from, to, nl,
+				      nl);
+			goto fail;
+		}
+		m->info.layer_from = from;
+		m->info.layer_to = to;
+		m->info.out_dim = to == nl ? m->info.n_vocab : m->info.dim;
+	}
 	if (!(m->pool = cl_pool_new(m->opts.threads))) {
 		st = cl_error(CL_ERR_NOMEM, "%s: cannot start threads", dir);
 		goto fail;
@@ -171,7 +183,7 @@ enum cl_status cl_model_embed(const struct cl_model *m, int32_t token, float *ou
 
 uint64_t cl_kv_bytes(const struct cl_model *m, int32_t ctx)
 {
-	return 2ull * (uint64_t)m->info.n_layers * (uint64_t)ctx *
+	return 2ull * (uint64_t)(m->info.layer_to - m->info.layer_from) * (uint64_t)ctx *
 	       (uint64_t)m->info.n_kv_heads * (uint64_t)m->info.head_dim * (m->opts.kv_f16 ? 2 : 4);
 }
 
@@ -200,13 +212,13 @@ enum cl_status cl_kv_new(const struct cl_model *m, int32_t ctx, struct cl_kv **o
 	if (!kv)
 		return cl_error(CL_ERR_NOMEM, "out of memory");
 	kv->ctx = ctx;
-	kv->n_layers = m->info.n_layers;
+	kv->n_layers = m->info.layer_to - m->info.layer_from; /* a stage's own */
 	kv->kv_dim = m->info.n_kv_heads * m->info.head_dim;
 	kv->threads = cl_pool_size(m->pool);
 	size_t n = (size_t)kv->n_layers * (size_t)ctx * (size_t)kv->kv_dim;
 	kv->f16 = m->opts.kv_f16;
-	kv->k = malloc(n * (kv->f16 ? 2 : 4));
-	kv->v = malloc(n * (kv->f16 ? 2 : 4));
+	kv->k = malloc(n ? n * (kv->f16 ? 2 : 4) : 1);
+	kv->v = malloc(n ? n * (kv->f16 ? 2 : 4) : 1);
 	kv->scores = malloc((size_t)kv->threads * (size_t)ctx * sizeof(float));
 	if (!kv->k || !kv->v || !kv->scores) {
 		cl_kv_free(kv);
@@ -278,7 +290,7 @@ enum cl_status cl_model_forward_batch(struct cl_model *m, const struct cl_batch_
 	if (st)
 		return st;
 	double t0 = now();
-	int64_t dim = m->info.dim, V = m->info.n_vocab;
+	int64_t dim = m->info.dim, V = m->info.out_dim;
 	struct cl_row r[CL_BATCH];
 	int32_t out[CL_BATCH];
 	for (int32_t i = 0; i < n && !st; i += CL_BATCH) {
@@ -312,7 +324,7 @@ enum cl_status cl_model_forward(struct cl_model *m, struct cl_kv *kv, int32_t po
 				(long long)pos + n - 1, kv->ctx);
 	struct cl_batch_row rows[CL_BATCH];
 	enum cl_status st = CL_OK;
-	int64_t V = m->info.n_vocab, dim = m->info.dim;
+	int64_t V = m->info.out_dim, dim = m->info.dim;
 	for (int32_t i = 0; i < n && !st; i += CL_BATCH) {
 		int32_t b = n - i < CL_BATCH ? n - i : CL_BATCH;
 		for (int32_t t = 0; t < b; t++)

@@ -62,6 +62,7 @@ void cl_stream_info_init(struct cl_stream_info *info, enum cl_stream_kind kind, 
 	info->kind = kind;
 	info->dtype = CL_DTYPE_F32;
 	info->bos = info->eos = -1;
+	info->layer = -1;
 	snprintf(info->what, sizeof info->what, "%s", what);
 	snprintf(info->producer, sizeof info->producer, "%s", producer);
 }
@@ -216,6 +217,7 @@ static enum cl_status parse_info(const char *name, const char *json, size_t n, s
 	double d;
 	memset(info, 0, sizeof *info);
 	info->bos = info->eos = -1;
+	info->layer = -1;
 	if (kind && strcmp(kind, "tokens") == 0)
 		info->kind = CL_STREAM_TOKENS;
 	else if (kind && strcmp(kind, "vectors") == 0)
@@ -241,6 +243,11 @@ static enum cl_status parse_info(const char *name, const char *json, size_t n, s
 		info->bos = (int32_t)d;
 	if (jnum(o, "eos", -1, 1u << 30, &d) > 0)
 		info->eos = (int32_t)d;
+	if (jnum(o, "layer", 0, 1 << 16, &d) < 0) {
+		st = cl_error(CL_ERR_FORMAT, "%s: stream header: layer: expected a non-negative integer", name);
+		goto out;
+	} else if (jnum(o, "layer", 0, 1 << 16, &d) > 0)
+		info->layer = (int32_t)d;
 	if (jnum(o, "context", 0, 1u << 30, &d) < 0) {
 		st = cl_error(CL_ERR_FORMAT, "%s: stream header: context: expected a non-negative integer", name);
 		goto out;
@@ -505,6 +512,8 @@ static char *info_json(const struct cl_stream_info *info)
 	cJSON_AddStringToObject(o, "tokenizer", info->tokenizer);
 	cJSON_AddNumberToObject(o, "bos", info->bos);
 	cJSON_AddNumberToObject(o, "eos", info->eos);
+	if (info->layer >= 0)
+		cJSON_AddNumberToObject(o, "layer", info->layer);
 	if (info->context)
 		cJSON_AddNumberToObject(o, "context", info->context);
 	cJSON_AddStringToObject(o, "producer", info->producer);

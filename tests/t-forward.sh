@@ -300,3 +300,74 @@ print({k: round(v, 6) for k, v in out.items()})
 sys.exit(0 if out["max|d|"] < 5e-2 and out["max|d|-1"] < 5e-2 and abs(out["ratio"] - 1) < 1e-3 and abs(out["ratio-1"] - 1) < 1e-3 else 1)
 PY
 fi
+
+# Stages: --layers A:B reads the residual stream at A and writes it at B
+# (the logits where B is the last); any split gives the whole model's logits
+# bit for bit, through prompts, rewinds and a generation loop.  --head is the
+# logit lens: the final norm and the output projection on any layer's stream.
+SM=$(cd "$(dirname "$0")/.." && pwd)/models/cl-python-small
+NL=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["num_hidden_layers"])' "$SM/config.json")
+printf 'def fibonacci(n):\n    if n < 2:\n        return n\n' | cl-tokenize -m "$SM" | cl-dump >"$TMP/st.jsonl"
+# A rewind: positions 4 to 6 again, with other tokens, after the prompt.
+$PY - "$TMP/st.jsonl" >"$TMP/rw.jsonl" <<'PYEOF'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+end = recs.pop()
+recs += [{"kind": "token", "seq": 0, "pos": p, "token": 300 + p, "flags": 0} for p in (4, 5, 6)] + [end]
+print("\n".join(json.dumps(r) for r in recs))
+PYEOF
+cl-dump -r <"$TMP/rw.jsonl" | cl-embed -m "$SM" >"$TMP/st.emb"
+cl-forward -m "$SM" <"$TMP/st.emb" >"$TMP/st.whole"
+c="--layers 0:k | --layers k: gives the whole model's logits bit for bit for every k (with a rewind)"
+bad=
+for k in $(seq 0 $((NL - 1))); do
+	cl-forward -m "$SM" --layers 0:$k <"$TMP/st.emb" >"$TMP/st.h" 2>"$TMP/err" &&
+		cl-forward -m "$SM" --layers $k: <"$TMP/st.h" >"$TMP/st.out" 2>>"$TMP/err" && cmp -s "$TMP/st.out" "$TMP/st.whole" ||
+		bad="$bad $k"
+done
+[ -z "$bad" ] && ok "$c" || not_ok "$c" "differ at k =$bad" "$(cat "$TMP/err")"
+# Through files: a stage batches what has arrived, so through a pipe its
+# batches (and the rounding of products of other sizes) follow timing.
+c="three stages give the whole model's logits bit for bit"
+cl-forward -m "$SM" --layers 0:2 <"$TMP/st.emb" >"$TMP/s1" && cl-forward -m "$SM" --layers 2:4 <"$TMP/s1" >"$TMP/s2" &&
+	cl-forward -m "$SM" --layers 4: <"$TMP/s2" | cmp -s - "$TMP/st.whole" && ok "$c" || not_ok "$c"
+c="a hidden-state stream says its layer; cl-dump shows it"
+cl-forward -m "$SM" --layers 0:3 <"$TMP/st.emb" | cl-dump | head -1 | grep -q '"what":"hidden","width":[0-9]*,"dtype":"f32".*"layer":3' &&
+	ok "$c" || not_ok "$c" "$(cl-forward -m "$SM" --layers 0:3 <"$TMP/st.emb" | cl-dump | head -1)"
+c="greedy generation through two stages in the FIFO loop gives the tokens of one"
+loop2() { # OUT STAGES...
+	local out=$1; shift
+	rm -f "$TMP/loop"; mkfifo "$TMP/loop"
+	timeout 60 sh -c "cl-tokenize -m '$SM' 'def f(x):' | cat - '$TMP/loop' | cl-embed -m '$SM' | $* |
+		cl-sample -m '$SM' --greedy --max-new-tokens 40 | tee '$TMP/loop' | cl-detok -m '$SM' >'$out'"
+}
+loop2 "$TMP/g1" "cl-forward -m '$SM' --last" &&
+	loop2 "$TMP/g2" "cl-forward -m '$SM' --layers 0:2 | cl-forward -m '$SM' --layers 2: --last" &&
+	[ -s "$TMP/g1" ] && cmp -s "$TMP/g1" "$TMP/g2" && ok "$c" || not_ok "$c" "$(cat "$TMP/g1")" "$(cat "$TMP/g2")"
+c="--head (the logit lens) on layer 3's stream equals the final norm and lm_head in NumPy (1e-4)"
+cl-forward -m "$SM" --layers 0:3 <"$TMP/st.emb" >"$TMP/h3.cls"
+cl-dump --npy "$TMP/h3.npy" "$TMP/h3.cls" && cl-forward -m "$SM" --head <"$TMP/h3.cls" | cl-dump --npy "$TMP/lens.npy" &&
+	$PY - "$SM" "$TMP/h3.npy" "$TMP/lens.npy" <<'PYEOF' && ok "$c" || not_ok "$c"
+import json, struct, sys
+import numpy as np
+d, h, lens = sys.argv[1], np.load(sys.argv[2]).astype(np.float64), np.load(sys.argv[3])
+raw = open(d + "/model.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+hdr = json.loads(raw[8:8 + n])
+def t(name):
+    i = hdr[name]
+    a, b = i["data_offsets"]
+    return np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f4").reshape(i["shape"]).astype(np.float64)
+cfg = json.load(open(d + "/config.json"))
+w = t("model.norm.weight")
+x = h / np.sqrt((h * h).mean(1, keepdims=True) + cfg["rms_norm_eps"]) * w
+want = x @ t("lm_head.weight").T
+err = np.abs(want - lens).max()
+assert lens.shape == want.shape and err < 1e-4, err
+PYEOF
+check_fails "a stage given another layer's stream is refused" "the residual stream at layer 3, but this stage begins at layer 2" \
+	bash -c 'cl-forward -m "$1" --layers 2: <"$2"' _ "$SM" "$TMP/h3.cls"
+check_fails "--layers past the model's layers is refused" "layers 2:99: the model has $NL layers" \
+	cl-forward -m "$SM" --layers 2:99
+check_fails "--last with a stage before the last is refused" "--last goes with the stage that ends at the logits" \
+	cl-forward -m "$SM" --layers 0:2 --last
