@@ -10,6 +10,13 @@ path). From each file we extract, via `ast`:
   * the module head (text before the first top-level def/class: imports,
     docstring, constants), capped in length.
 Examples are deduplicated by content. A manifest records packages and files.
+
+Shaping (second generation, issue 16) acts on the training split only, after
+deduplication, so that the held-out split stays exactly the first
+generation's (same files, same examples): `train_kinds` keeps only those
+kinds (e.g. functions and methods, no module heads), `train_max_chars` drops
+longer examples (so that an example and its EOS fit a training window), and
+`drop_generated` drops machine-generated sources (GENERATED path fragments).
 """
 import ast, glob, gzip, hashlib, json, os, random, sys, textwrap
 
@@ -20,6 +27,9 @@ MAX_FUNC_LINES = 80
 MIN_FUNC_LINES = 2
 MAX_HEAD_CHARS = 1500
 HELDOUT_MOD = 50  # 1 file in 50 (by path hash) is held out
+# machine-generated sources (thousands of near-identical rule functions)
+GENERATED = ["/sympy/integrals/rubi/rules/", "/sympy/integrals/rubi/constraints.py",
+             "/sympy/parsing/autolev/_antlr/", "/sympy/parsing/latex/_antlr/"]
 
 
 def dpkg_owners():
@@ -79,7 +89,13 @@ def extract(src):
         yield kind, text
 
 
-def build(out_dir, seed=1234):
+def read_manifest(path):
+    """paths listed in a corpus-manifest.tsv.gz (to rebuild a recorded corpus)"""
+    with gzip.open(path, "rt") as f:
+        return set(l.split("\t")[1] for l in f if not l.startswith("#"))
+
+
+def build(out_dir, seed=1234, train_kinds=None, train_max_chars=0, drop_generated=False, only_files=None):
     os.makedirs(out_dir, exist_ok=True)
     owners = dpkg_owners()
     files = []
@@ -89,6 +105,9 @@ def build(out_dir, seed=1234):
             for f in sorted(fn):
                 if f.endswith(".py"):
                     files.append(os.path.join(dp, f))
+    if only_files:
+        keep = read_manifest(only_files)
+        files = [f for f in files if f in keep]
     seen_file = set()
     seen_ex = set()
     manifest = []
@@ -128,12 +147,33 @@ def build(out_dir, seed=1234):
             splits[split].append({"text": text, "kind": kind, "file": path})
             nex += 1
         manifest.append((pkg, path, h[:16], split, nex))
+    shaped = {"train_kinds": sorted(train_kinds) if train_kinds else None,
+              "train_max_chars": train_max_chars, "drop_generated": drop_generated,
+              "only_files": only_files, "examples_train_before_shaping": len(splits["train"]),
+              "chars_train_before_shaping": sum(len(e["text"]) for e in splits["train"])}
+
+    def keep_train(e):
+        if train_kinds and e["kind"] not in train_kinds:
+            return False
+        if train_max_chars and len(e["text"]) > train_max_chars:
+            return False
+        if drop_generated and any(g in e["file"] for g in GENERATED):
+            return False
+        return True
     rng = random.Random(seed)
     for k in splits:
-        rng.shuffle(splits[k])
+        rng.shuffle(splits[k])  # unshaped, so that the held-out order is the first generation's too
+        if k == "train":
+            splits[k] = [e for e in splits[k] if keep_train(e)]
         with open(os.path.join(out_dir, k + ".jsonl"), "w") as f:
             for ex in splits[k]:
                 f.write(json.dumps(ex) + "\n")
+    if shaped["examples_train_before_shaping"] != len(splits["train"]):  # count what shaping kept
+        kept = {}
+        for e in splits["train"]:
+            kept[e["file"]] = kept.get(e["file"], 0) + 1
+        manifest = [(pkg, path, h, split, nex if split == "heldout" else kept.get(path, 0))
+                    for pkg, path, h, split, nex in manifest]
     pkgs = {}
     for pkg, path, h, split, nex in manifest:
         pkgs.setdefault(pkg, [0, 0])
@@ -147,6 +187,8 @@ def build(out_dir, seed=1234):
         "chars_train": sum(len(e["text"]) for e in splits["train"]),
         "chars_heldout": sum(len(e["text"]) for e in splits["heldout"]),
         "kinds_train": {k: sum(1 for e in splits["train"] if e["kind"] == k) for k in ("function", "method", "head")},
+        "kinds_heldout": {k: sum(1 for e in splits["heldout"] if e["kind"] == k) for k in ("function", "method", "head")},
+        "train_shaping": shaped,
     })
     with gzip.GzipFile(os.path.join(out_dir, "corpus-manifest.tsv.gz"), "wb", mtime=0) as f:
         f.write(("# roots: %s\n# package\tpath\tsha256[:16]\tsplit\texamples\n" % " ".join(ROOTS)).encode())

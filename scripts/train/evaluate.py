@@ -8,7 +8,11 @@
    (not EOS); baseline bits count every byte. Both divided by the bytes.
 2. 20 held-out top-level function headers (signature lines, decorators
    included; at most one per file): greedy completion, cut where the function ends (first
-   non-blank line at column 0 after the header, or EOS), parsed with `ast`.
+   non-blank line at column 0 after the header, or EOS), parsed with `ast`;
+   plain greedy, and greedy after Hugging Face's repetition penalty over the
+   sequence so far (prompt included, as cl-sample's --repetition-penalty) for
+   each value of --penalties: the decoding `cl-complete --greedy
+   --repetition-penalty R --stop-at-dedent` does.
 """
 import argparse, ast, hashlib, json, math, os, struct, sys, time
 import numpy as np
@@ -126,14 +130,19 @@ def model_bits(model, seqs, batch=16):
 
 
 @torch.no_grad()
-def greedy(model, ids, n, eos=2, stop=None):
+def greedy(model, ids, n, eos=2, stop=None, penalty=1.0):
     ids = list(ids)
     ctx = model.cfg.max_position_embeddings
     out = []
     for _ in range(n):
         if len(ids) >= ctx:
             break
-        nxt = int(model(torch.tensor([ids]))[0, -1].argmax())
+        logits = model(torch.tensor([ids]))[0, -1].double()
+        if penalty != 1.0:  # HF / cl-sample: each distinct token of the history once
+            h = torch.tensor(sorted(set(ids)))
+            v = logits[h]
+            logits[h] = torch.where(v < 0, v * penalty, v / penalty)
+        nxt = int(logits.argmax())  # ties: the lower id, as cl-sample
         if nxt == eos:
             return out, True
         out.append(nxt)
@@ -170,6 +179,10 @@ def main(argv=None):
     ap.add_argument("--n-func", type=int, default=20)
     ap.add_argument("--max-new", type=int, default=160)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--penalties", default="1.1,1.2,1.3", help="repetition penalties also measured on the completions (comma-separated; empty: none)")
+    ap.add_argument("--show-penalty", type=float, default=1.3, help="EVAL.md also lists the completions with this penalty")
+    ap.add_argument("--trigram-data", action="append", default=[], help="also a 3-gram trained on DIR/train.jsonl (e.g. the unshaped first-generation corpus); repeatable")
+    ap.add_argument("--no-bpb", action="store_true", help="completions only (quick look at a checkpoint)")
     ap.add_argument("--write", help="write EVAL.md here (default: MODEL/EVAL.md)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -179,7 +192,28 @@ def main(argv=None):
     sp = spm.SentencePieceProcessor(model_file=os.path.join(a.model, "tokenizer.model"))
     held = stable_order(load_jsonl(os.path.join(a.data, "heldout.jsonl")))
 
-    # 1. bits per byte
+    res = {}
+    if not a.no_bpb:
+        res = bits_per_byte(a, model, cfg, sp, held)
+    pens = [1.0] + [float(x) for x in a.penalties.split(",") if x.strip()]
+    runs = {}
+    for pen in pens:
+        rows = completions(a, model, sp, held, pen)
+        runs[pen] = rows
+        key = "" if pen == 1.0 else "_penalty_%g" % pen
+        res["functions"] = len(rows)
+        res["functions_parse" + key] = sum(r["parses"] for r in rows)
+        res["functions_ended" + key] = sum(r["ended"] != "no (budget)" for r in rows)
+        print(json.dumps({"penalty": pen, "parse": res["functions_parse" + key], "ended": res["functions_ended" + key]}), flush=True)
+    rows = runs[1.0]
+    res["parse_rate"] = res["functions_parse"] / max(1, len(rows))
+    res["eval_seconds"] = round(time.time() - t0, 1)
+    print(json.dumps(res), flush=True)
+    write_report(a, model, res, runs)
+    return res
+
+
+def bits_per_byte(a, model, cfg, sp, held):
     sel, seqs = [], []
     for e in held:
         ids = [1] + sp.encode(e["text"])
@@ -196,12 +230,20 @@ def main(argv=None):
     tri = ByteTrigramKN(train_texts)
     del train_texts
     tbits = sum(tri.bits(t) for t in sel)
+    del tri
     res = {"heldout_examples": len(sel), "heldout_bytes": nbytes, "heldout_tokens": ntok,
            "model_bits_per_byte": mbits / nbytes, "model_nats_per_token": mbits * LN2 / ntok,
-           "trigram_bits_per_byte": tbits / nbytes}
+           "trigram_bits_per_byte": tbits / nbytes, "trigram_train": os.path.join(a.data, "train.jsonl")}
+    res["trigram_other"] = {}
+    for d in a.trigram_data:
+        tri = ByteTrigramKN([e["text"] for e in load_jsonl(os.path.join(d, "train.jsonl"))])
+        res["trigram_other"][os.path.join(d, "train.jsonl")] = sum(tri.bits(t) for t in sel) / nbytes
+        del tri
     print(json.dumps(res), flush=True)
+    return res
 
-    # 2. function completions
+
+def completions(a, model, sp, held, penalty):
     cands = [e for e in held if e["kind"] == "function"]
     funcs = []
     used_files = set()
@@ -224,7 +266,7 @@ def main(argv=None):
             comp = sp.decode(ids[1:] + out)[len(pre):]
             return cut_function(h, comp) != h + comp
 
-        g, eos = greedy(model, ids, a.max_new, stop=ended)
+        g, eos = greedy(model, ids, a.max_new, stop=ended, penalty=penalty)
         comp = sp.decode(ids[1:] + g)[len(pre):]
         cut = cut_function(h, comp)
         finished = eos or cut != h + comp
@@ -238,18 +280,18 @@ def main(argv=None):
         rows.append({"file": e["file"], "header": h, "completion": cut[len(h):], "parses": ok,
                      "ended": "eos" if eos else ("dedent" if finished else "no (budget)")})
         print("%s %s" % ("PARSES" if ok else "fails ", h.strip().splitlines()[-1][:90]), flush=True)
-    res["functions"] = len(rows)
-    res["functions_parse"] = sum(r["parses"] for r in rows)
-    res["parse_rate"] = res["functions_parse"] / max(1, len(rows))
-    res["eval_seconds"] = round(time.time() - t0, 1)
-    print(json.dumps(res), flush=True)
+    return rows
 
+
+def write_report(a, model, res, runs):
+    rows = runs[1.0]
     info = {}
     tj = os.path.join(a.model, "training.json")
     if os.path.exists(tj):
         with open(tj) as f:
             info = json.load(f)
     out = a.write or os.path.join(a.model, "EVAL.md")
+    n = len(rows)
     with open(out, "w") as f:
         f.write("# cl-python-small: evaluation\n\n")
         f.write("Measured by `scripts/eval-model` on the held-out split (files held out by path hash; see corpus-manifest.tsv.gz).\n\n")
@@ -257,17 +299,35 @@ def main(argv=None):
         f.write("| parameters | %d |\n" % sum(p.numel() for p in model.parameters()))
         if info:
             f.write("| training | %d steps, %d tokens, %.0f s |\n" % (info["step"], info["tokens"], info["train_time_s"]))
-        f.write("| held-out examples scored | %d (%d bytes, %d tokens) |\n" % (len(sel), nbytes, ntok))
-        f.write("| model, bits per byte | **%.3f** (%.3f nats/token) |\n" % (res["model_bits_per_byte"], res["model_nats_per_token"]))
-        f.write("| byte 3-gram (interpolated Kneser-Ney), bits per byte | %.3f |\n" % res["trigram_bits_per_byte"])
-        f.write("| greedy function completions that parse | **%d / %d** |\n\n" % (res["functions_parse"], len(rows)))
-        f.write("Bits per byte: the model's summed negative log2-likelihood of every token after BOS, and the 3-gram's of every byte, each divided by the UTF-8 bytes of the same examples (held-out functions, methods and module heads that fit the model's context; a fixed sample ordered by content hash).\n\n")
-        f.write("Completions: %d held-out top-level functions; prompt = BOS + the signature lines (decorators included); greedy decoding, up to %d tokens, cut at the first non-blank line at column 0 (or EOS), then `ast.parse`; a completion that has not ended within the budget counts as a failure.\n\n" % (len(rows), a.max_new))
-        for i, r in enumerate(rows):
-            f.write("## %d. %s (ended: %s) — %s\n\n" % (i + 1, "parses" if r["parses"] else "does not parse", r["ended"], r["file"]))
-            f.write("```python\n%s%s```\n\n" % (r["header"], r["completion"] if r["completion"].endswith("\n") else r["completion"] + "\n"))
+        if "model_bits_per_byte" in res:
+            f.write("| held-out examples scored | %d (%d bytes, %d tokens) |\n" % (res["heldout_examples"], res["heldout_bytes"], res["heldout_tokens"]))
+            f.write("| model, bits per byte | **%.3f** (%.3f nats/token) |\n" % (res["model_bits_per_byte"], res["model_nats_per_token"]))
+            f.write("| byte 3-gram (interpolated Kneser-Ney), bits per byte, trained on this model's training split | %.3f |\n" % res["trigram_bits_per_byte"])
+            for d, v in res.get("trigram_other", {}).items():
+                f.write("| byte 3-gram, bits per byte, trained on `%s` | %.3f |\n" % (d, v))
+        f.write("| greedy function completions that parse | **%d / %d** (%d ended) |\n" % (res["functions_parse"], n, res["functions_ended"]))
+        for pen in sorted(runs):
+            if pen != 1.0:
+                k = "_penalty_%g" % pen
+                f.write("| greedy, repetition penalty %g: completions that parse | **%d / %d** (%d ended) |\n" % (pen, res["functions_parse" + k], n, res["functions_ended" + k]))
+        f.write("\n")
+        if "model_bits_per_byte" in res:
+            f.write("Bits per byte: the model's summed negative log2-likelihood of every token after BOS, and the 3-gram's of every byte, each divided by the UTF-8 bytes of the same examples (held-out functions, methods and module heads that fit the model's context; a fixed sample ordered by content hash).\n\n")
+        f.write("Completions: %d held-out top-level functions; prompt = BOS + the signature lines (decorators included); greedy decoding, up to %d tokens, cut at the first non-blank line at column 0 (or EOS), then `ast.parse`; a completion that has not ended within the budget counts as a failure. With a repetition penalty R, before the argmax every distinct token of the sequence so far (BOS and prompt included) has its logit divided by R when positive, multiplied by R when negative (Hugging Face's, and `cl-sample --repetition-penalty`'s); that and the cut are what `cl-complete --greedy --repetition-penalty R --stop-at-dedent` does.\n\n" % (n, a.max_new))
+        shown = [(1.0, "greedy")]
+        if a.show_penalty in runs and a.show_penalty != 1.0:
+            shown.append((a.show_penalty, "greedy, repetition penalty %g" % a.show_penalty))
+        for pen, title in shown:
+            f.write("## Completions: %s\n\n" % title)
+            for i, r in enumerate(runs[pen]):
+                f.write("### %d. %s (ended: %s) — %s\n\n" % (i + 1, "parses" if r["parses"] else "does not parse", r["ended"], r["file"]))
+                f.write("```python\n%s%s```\n\n" % (r["header"], r["completion"] if r["completion"].endswith("\n") else r["completion"] + "\n"))
+    js = {**res, "completions": rows}
+    for pen in sorted(runs):
+        if pen != 1.0:
+            js["completions_penalty_%g" % pen] = runs[pen]
     with open(os.path.splitext(out)[0] + ".json", "w") as f:
-        json.dump({**res, "completions": rows}, f, indent=1)
+        json.dump(js, f, indent=1)
     return res
 
 
