@@ -116,7 +116,7 @@ check:
 demo:
 	scripts/setup
 	$(MAKE) all
-	bin/cl-complete --greedy --repetition-penalty 1.3 --max-new-tokens 64 "def fibonacci("
+	bin/cl-complete --greedy --repetition-penalty 1.3 --stop-at-dedent --max-new-tokens 64 "def fibonacci("
 
 fuzz:
 	scripts/fuzz

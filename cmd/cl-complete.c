@@ -984,8 +984,8 @@ static int prompt_main(const struct args *smp, int argc, char **argv, int i, int
 	if (suffix_opt && !R.gone && !rc && out(suffix_opt, strlen(suffix_opt)))
 		R.gone = 1;
 	/* The newline after the text is ours: not with --raw, nor after a
-	 * failure, nor where --stop-at-dedent cut the text after one. */
-	if (!R.gone && !raw && !rc && (!R.ncut || suffix_opt))
+	 * failure, nor where the text ends with one already. */
+	if (!R.gone && !raw && !rc && (out_n == 0 || out_last != '\n'))
 		out("\n", 1);
 	free(text);
 	run_free(&R);
