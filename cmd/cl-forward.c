@@ -169,7 +169,6 @@ int main(int argc, char **argv)
 	cmd_init("cl-forward");
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
-		enum cl_dtype t;
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
 			usage(EXIT_OK);
 		else if ((v = opt_arg(argc, argv, &i, "-m")))
@@ -184,17 +183,9 @@ int main(int argc, char **argv)
 			ctx_opt = opt_long("--ctx", v, 1, 1 << 24);
 		else if ((v = opt_arg(argc, argv, &i, "--batch")))
 			batch = opt_long("--batch", v, 1, CL_BATCH_MAX);
-		else if ((v = opt_arg(argc, argv, &i, "--threads")))
-			opts.threads = (int)opt_long("--threads", v, 1, 1024);
-		else if ((v = opt_arg(argc, argv, &i, "--quantize"))) {
-			if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32)
-				die(EXIT_USAGE, "--quantize: expected f16, bf16, q8_0 or q4_0, got '%s'", v);
-			opts.quantize = (int)t;
-		} else if ((v = opt_arg(argc, argv, &i, "--kv-type"))) {
-			if (strcmp(v, "f32") && strcmp(v, "f16"))
-				die(EXIT_USAGE, "--kv-type: expected f32 or f16, got '%s'", v);
-			opts.kv_f16 = v[1] == '1';
-		} else if ((v = opt_arg(argc, argv, &i, "--layers"))) {
+		else if (model_opt(argc, argv, &i, &opts))
+			;
+		else if ((v = opt_arg(argc, argv, &i, "--layers"))) {
 			char *end;
 			errno = 0;
 			long a = strtol(v, &end, 10), b = -1;

@@ -1359,7 +1359,6 @@ int main(int argc, char **argv)
 	cmd_init("cl-serve");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
-		enum cl_dtype t;
 		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
 			usage(EXIT_OK);
 		else if ((v = opt_arg(argc, argv, &i, "-m")))
@@ -1372,19 +1371,11 @@ int main(int argc, char **argv)
 			parallel = opt_long("--parallel", v, 1, 1024);
 		else if ((v = opt_arg(argc, argv, &i, "--queue")))
 			queue_max = opt_long("--queue", v, 0, 1 << 20);
-		else if ((v = opt_arg(argc, argv, &i, "--threads")))
-			opts.threads = (int)opt_long("--threads", v, 1, 1024);
 		else if ((v = opt_arg(argc, argv, &i, "--ctx")))
 			ctx_opt = opt_long("--ctx", v, 1, 1 << 24);
-		else if ((v = opt_arg(argc, argv, &i, "--quantize"))) {
-			if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32)
-				die(EXIT_USAGE, "--quantize: expected f16, bf16, q8_0 or q4_0, got '%s'", v);
-			opts.quantize = (int)t;
-		} else if ((v = opt_arg(argc, argv, &i, "--kv-type"))) {
-			if (strcmp(v, "f32") && strcmp(v, "f16"))
-				die(EXIT_USAGE, "--kv-type: expected f32 or f16, got '%s'", v);
-			opts.kv_f16 = v[1] == '1';
-		} else if ((v = opt_arg(argc, argv, &i, "--api-key")))
+		else if (model_opt(argc, argv, &i, &opts))
+			;
+		else if ((v = opt_arg(argc, argv, &i, "--api-key")))
 			api_key = strdup(v);
 		else if ((v = opt_arg(argc, argv, &i, "--api-key-file")))
 			key_file = v;

@@ -126,4 +126,26 @@ __attribute__((unused)) static const char *opt_arg(int argc, char **argv, int *i
 	return argv[++*i];
 }
 
+/* The model options that cl-forward and cl-serve share: --threads N,
+ * --quantize TYPE, --kv-type f32|f16.  1 when argv[*i] was one of them. */
+__attribute__((unused)) static int model_opt(int argc, char **argv, int *i, struct cl_model_opts *o)
+{
+	const char *v;
+	enum cl_dtype t;
+	if ((v = opt_arg(argc, argv, i, "--threads"))) {
+		o->threads = (int)opt_long("--threads", v, 1, 1024);
+	} else if ((v = opt_arg(argc, argv, i, "--quantize"))) {
+		if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32)
+			die(EXIT_USAGE, "--quantize: expected f16, bf16, q8_0 or q4_0, got '%s'", v);
+		o->quantize = (int)t;
+	} else if ((v = opt_arg(argc, argv, i, "--kv-type"))) {
+		if (strcmp(v, "f32") && strcmp(v, "f16"))
+			die(EXIT_USAGE, "--kv-type: expected f32 or f16, got '%s'", v);
+		o->kv_f16 = v[1] == '1';
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
 #endif
