@@ -289,13 +289,6 @@ static void gen_text(struct run *R, struct gen *g, int32_t token, int first, int
 	}
 }
 
-/* Room for new tokens that --truncate keeps. */
-static size_t room(const struct run *R, uint32_t ctx)
-{
-	size_t half = ctx / 2 ? ctx / 2 : 1;
-	return R->max_new > 0 && (size_t)R->max_new < half ? (size_t)R->max_new : half;
-}
-
 /* cl-sample's header has come: the pipeline is loaded and we know its
  * context.  Each prompt is checked against it, then sent. */
 static int send_prompts(struct run *R, const struct cl_stream_info *in)
@@ -315,10 +308,7 @@ static int send_prompts(struct run *R, const struct cl_stream_info *in)
 				 "(--truncate keeps its end)", where, g->nids, ctx);
 			return -1;
 		}
-		size_t keep_bos = g->nids && g->ids[0] == bos && bos >= 0;
-		size_t keep = ctx - room(R, ctx) - keep_bos;
-		memmove(g->ids + keep_bos, g->ids + g->nids - keep, keep * sizeof *g->ids);
-		g->nids = keep_bos + keep;
+		g->nids = cl_prompt_truncate(g->ids, g->nids, (int32_t)ctx, R->max_new, bos);
 	}
 	for (int i = 0; i < R->ngens; i++) {
 		struct gen *g = &R->gens[i];
@@ -518,7 +508,14 @@ struct jreq {
 	int pending;             /* prompts still generating */
 	char err[1024];
 	char *id;                /* the request's "id" as JSON text, or NULL */
+	struct jseq *seqs;       /* (n_prompts) what each engine callback is given */
 	struct jreq *next;
+};
+
+/* One prompt of a request, as the engine's callback sees it. */
+struct jseq {
+	struct jreq *j;
+	int i;
 };
 
 static long parallel_opt = 16;
@@ -534,39 +531,23 @@ static void jreq_free(struct jreq *j)
 		cl_request_free(&j->rq);
 	free(j->texts);
 	free(j->lens);
+	free(j->seqs);
 	free(j->answer);
 	free(j->id);
 	free(j);
 }
 
-/* A prompt of j is over: its text, cut after the first stop string. */
+/* A prompt of a request is over: its answer's text. */
 static void on_token(void *arg, const struct cl_engine_token *t)
 {
-	struct jreq *j = arg;
+	const struct jseq *q = arg;
+	struct jreq *j = q->j;
 	if (t->token >= 0 && t->finish != CL_FINISH_CANCEL)
 		n_gen++;
 	if (t->finish == CL_FINISH_NONE)
 		return;
-	int i = -1;
-	for (int k = 0; k < j->rq.n_prompts; k++)
-		if (j->texts[k] == NULL && j->lens[k] == (size_t)t->id + 1) {
-			i = k;
-			break;
-		}
-	if (i < 0)
-		return;
-	size_t cut = t->len;
-	for (int k = 0; k < j->rq.n_stops; k++) {
-		const char *at = t->len ? memmem(t->text, t->len, j->rq.stops[k], strlen(j->rq.stops[k])) : NULL;
-		if (at && (size_t)(at - t->text) + strlen(j->rq.stops[k]) < cut)
-			cut = (size_t)(at - t->text) + strlen(j->rq.stops[k]);
-	}
-	size_t pl = j->rq.return_full_text ? strlen(j->rq.prompts[i]) : 0;
-	if (!(j->texts[i] = malloc(pl + cut + 1)))
+	if (!(j->texts[q->i] = cl_request_text(&j->rq, q->i, t->text, t->len, &j->lens[q->i])))
 		die(EXIT_DATA, "out of memory");
-	memcpy(j->texts[i], j->rq.prompts[i], pl);
-	memcpy(j->texts[i] + pl, t->text, cut);
-	j->lens[i] = pl + cut;
 	j->pending--;
 }
 
@@ -575,60 +556,34 @@ static void jreq_start(struct jreq *j, struct cl_engine *e, const struct cl_toke
 {
 	const struct cl_request *rq = &j->rq;
 	int32_t ctx = cl_engine_ctx(e);
-	if (!(j->texts = calloc((size_t)rq->n_prompts + 1, sizeof *j->texts)) ||
-	    !(j->lens = calloc((size_t)rq->n_prompts + 1, sizeof *j->lens)))
+	int n = rq->n_prompts;
+	int32_t **ids = calloc((size_t)n, sizeof *ids);
+	size_t *nids = calloc((size_t)n, sizeof *nids);
+	if (!(j->texts = calloc((size_t)n, sizeof *j->texts)) || !(j->lens = calloc((size_t)n, sizeof *j->lens)) ||
+	    !(j->seqs = calloc((size_t)n, sizeof *j->seqs)) || !ids || !nids)
 		die(EXIT_DATA, "out of memory");
 	/* BOS where the model's own tokenizer adds it, as cl-tokenize. */
 	unsigned flags = cl_tokenizer_add_bos(tk) ? CL_ENCODE_BOS : 0;
 	struct cl_engine_params p;
-	cl_engine_params_init(&p);
-	if (rq->temperature == 0) {
-		p.sp.temperature = 0;
-	} else {
-		p.sp.temperature = rq->temperature;
-		p.sp.top_k = rq->top_k;
-		p.sp.top_p = rq->top_p;
-	}
-	p.sp.repetition_penalty = rq->repetition_penalty;
-	if (rq->has_seed)
-		p.sp.seed = rq->seed;
-	if (rq->max_new_tokens)
-		p.max_new = rq->max_new_tokens;
-	if (rq->n_stops > CL_ENGINE_MAX_STOPS) {
-		snprintf(j->err, sizeof j->err, "stop: at most %d strings", CL_ENGINE_MAX_STOPS);
-		return;
-	}
-	for (int k = 0; k < rq->n_stops; k++)
-		p.stops[k] = rq->stops[k];
-	p.n_stops = rq->n_stops;
-	int32_t bos = cl_tokenizer_bos(tk);
-	int32_t **ids = calloc((size_t)rq->n_prompts, sizeof *ids);
-	size_t *nids = calloc((size_t)rq->n_prompts, sizeof *nids);
-	if (!ids || !nids)
-		die(EXIT_DATA, "out of memory");
-	for (int i = 0; i < rq->n_prompts && !j->err[0]; i++) {
-		if (cl_tokenizer_encode(tk, rq->prompts[i], strlen(rq->prompts[i]), flags, &ids[i], &nids[i])) {
+	if (cl_request_params(rq, 0, &p))
+		snprintf(j->err, sizeof j->err, "%s", cl_errmsg());
+	for (int i = 0; i < n && !j->err[0]; i++) {
+		if (cl_tokenizer_encode(tk, rq->prompts[i], strlen(rq->prompts[i]), flags, &ids[i], &nids[i]))
 			snprintf(j->err, sizeof j->err, "input %d: %s", i, cl_errmsg());
-		} else if (nids[i] >= (size_t)ctx && !truncate_opt) {
+		else if (nids[i] >= (size_t)ctx && !truncate_opt)
 			snprintf(j->err, sizeof j->err, "input %d: the prompt is %zu tokens, the context holds %d "
 				 "(--truncate keeps its end)", i, nids[i], ctx);
-		} else if (nids[i] >= (size_t)ctx) {
-			size_t keep_bos = nids[i] && ids[i][0] == bos && bos >= 0, half = (size_t)ctx / 2 ? (size_t)ctx / 2 : 1;
-			size_t room = (size_t)p.max_new < half ? (size_t)p.max_new : half;
-			size_t keep = (size_t)ctx - room - keep_bos;
-			memmove(ids[i] + keep_bos, ids[i] + nids[i] - keep, keep * sizeof **ids);
-			nids[i] = keep_bos + keep;
-		}
+		else
+			nids[i] = cl_prompt_truncate(ids[i], nids[i], ctx, p.max_new, cl_tokenizer_bos(tk));
 	}
-	for (int i = 0; i < rq->n_prompts && !j->err[0]; i++) {
-		p.seq = (uint32_t)i; /* as one run of cl-sample per request numbered them */
-		int h = cl_engine_add(e, ids[i], nids[i], &p, on_token, j);
-		if (h < 0)
+	for (int i = 0; i < n && !j->err[0]; i++) {
+		cl_request_params(rq, i, &p);
+		j->seqs[i] = (struct jseq){j, i};
+		if (cl_engine_add(e, ids[i], nids[i], &p, on_token, &j->seqs[i]) < 0)
 			die(EXIT_DATA, "%s", cl_errmsg()); /* never full: the caller keeps room */
-		j->lens[i] = (size_t)h + 1; /* the handle, until the text replaces it */
 		j->pending++;
 	}
-	for (int i = 0; i < rq->n_prompts; i++)
+	for (int i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids), free(nids);
 }

@@ -85,15 +85,17 @@ static double compute_s;                /* the model's compute seconds, likewise
 
 /* One sequence's result. */
 struct choice {
+	struct job *job;        /* the request it belongs to */
 	int handle;             /* in the engine, while it runs */
 	int index;              /* OpenAI's choice index */
 	size_t prompt_tokens;
 	char *text;             /* what the engine says so far */
-	size_t len, sent;       /* bytes; bytes already streamed */
+	size_t len, tcap, sent; /* bytes; room; bytes already streamed */
+	size_t seen;            /* engine thread only: bytes of text already in events */
 	int32_t *toks;          /* generated tokens, their logprobs and alternatives */
 	float *lps;
 	struct cl_alt *alts;    /* (ntok, n_top) */
-	size_t ntok, cap;
+	size_t ntok, cap, acap; /* tokens; room in toks and lps; in alts (elements) */
 	enum cl_finish finish;
 	int stop_cut;           /* the stop string's offset in text, or -1 */
 	int echoed;             /* streaming: the prompt went out (echo) */
@@ -160,7 +162,7 @@ static struct job *job_new(int n)
 	j->n = n;
 	j->refs = 1;
 	for (int i = 0; i < n; i++)
-		j->ch[i].handle = -1, j->ch[i].stop_cut = -1;
+		j->ch[i].handle = -1, j->ch[i].stop_cut = -1, j->ch[i].job = j;
 	static unsigned long serial;
 	snprintf(j->id, sizeof j->id, "cmpl-%lx%04lx", (unsigned long)time(NULL), ++serial & 0xffff);
 	j->created = (long)time(NULL);
@@ -180,97 +182,91 @@ static void seq_done(struct job *j)
 	job_unref(j);
 }
 
-/* The engine's word on a sequence, applied to its job (engine thread, mu
- * held). */
-static void apply_token(void *arg, const struct cl_engine_token *t)
-{
-	struct job *j = arg;
-	struct choice *c = NULL;
-	for (int i = 0; i < j->n && !c; i++)
-		if (j->ch[i].handle == t->id && !j->ch[i].finish)
-			c = &j->ch[i];
-	if (!c)
-		return;
-	if (t->token >= 0 && t->finish != CL_FINISH_CANCEL) {
-		if (c->ntok == c->cap) {
-			size_t cap = c->cap ? 2 * c->cap : 64;
-			int32_t *tk = realloc(c->toks, cap * sizeof *tk);
-			float *lp = realloc(c->lps, cap * sizeof *lp);
-			struct cl_alt *al = j->n_top ? realloc(c->alts, cap * (size_t)j->n_top * sizeof *al) : NULL;
-			if (tk)
-				c->toks = tk;
-			if (lp)
-				c->lps = lp;
-			if (al)
-				c->alts = al;
-			if (!tk || !lp || (j->n_top && !al))
-				return; /* out of memory: the record is incomplete, the text is not */
-			c->cap = cap;
-		}
-		c->toks[c->ntok] = t->token;
-		c->lps[c->ntok] = t->logprob;
-		for (int k = 0; k < j->n_top; k++)
-			c->alts[c->ntok * (size_t)j->n_top + (size_t)k] =
-				k < t->n_alts ? t->alts[k] : (struct cl_alt){-1, NAN};
-		c->ntok++;
-		tok_gen++;
-	}
-	if (t->len > c->len || !c->text) {
-		char *s = realloc(c->text, t->len + 1);
-		if (s) {
-			memcpy(s, t->text, t->len);
-			s[t->len] = 0;
-			c->text = s;
-			c->len = t->len;
-		}
-	}
-	if (t->finish) {
-		c->finish = t->finish;
-		c->handle = -1;
-		/* OpenAI's text ends before the stop string; the hosted shape's
-		 * after it (cl-complete's). */
-		for (int k = 0; k < j->n_stops && c->text; k++) {
-			const char *at = memmem(c->text, c->len, j->stops[k], strlen(j->stops[k]));
-			if (at && (c->stop_cut < 0 || at - c->text < c->stop_cut))
-				c->stop_cut = (int)(at - c->text) + (j->kind == JOB_SCORE ? (int)strlen(j->stops[k]) : 0);
-		}
-		seq_done(j);
-	}
-}
-
-/* What the engine says during a step, which runs without mu: kept here and
- * applied to the jobs after it. */
+/* What the engine says during a step, which runs without mu: kept here, the
+ * new text of each token in one buffer that every step reuses, and applied
+ * to the jobs after it (engine thread). */
 struct event {
-	struct job *job;
-	struct cl_engine_token t;
+	struct choice *c;
+	int32_t token;
+	float logprob;
 	struct cl_alt alts[MAX_TOP];
-	char *text;
+	int n_alts;
+	size_t off, len;        /* the token's new bytes of text in ev_text */
+	enum cl_finish finish;
 };
 static struct event *events;
 static size_t n_events, cap_events;
+static char *ev_text;
+static size_t ev_len, ev_cap;
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return p;
+	size_t c = *cap ? *cap : 64;
+	while (c < need)
+		c *= 2;
+	void *q = realloc(p, c * size);
+	if (!q) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		exit(EXIT_DATA);
+	}
+	*cap = c;
+	return q;
+}
 
 static void on_token(void *arg, const struct cl_engine_token *t)
 {
-	if (n_events == cap_events) {
-		size_t c = cap_events ? 2 * cap_events : 64;
-		struct event *e = realloc(events, c * sizeof *e);
-		if (!e) {
-			fprintf(stderr, "%s: out of memory\n", prog);
-			exit(EXIT_DATA);
-		}
-		events = e;
-		cap_events = c;
-	}
+	struct choice *c = arg;
+	events = grow(events, &cap_events, n_events + 1, sizeof *events);
 	struct event *e = &events[n_events++];
-	e->job = arg;
-	e->t = *t;
-	memcpy(e->alts, t->alts, (size_t)(t->n_alts < MAX_TOP ? t->n_alts : MAX_TOP) * sizeof *e->alts);
-	e->t.alts = e->alts;
-	e->text = malloc(t->len + 1);
-	if (e->text)
-		memcpy(e->text, t->text, t->len);
-	e->t.text = e->text ? e->text : "";
-	e->t.len = e->text ? t->len : 0;
+	size_t add = t->len > c->seen ? t->len - c->seen : 0;
+	ev_text = grow(ev_text, &ev_cap, ev_len + add, 1);
+	memcpy(ev_text + ev_len, t->text + c->seen, add);
+	*e = (struct event){c, t->token, t->logprob, {{0}}, t->n_alts < MAX_TOP ? t->n_alts : MAX_TOP, ev_len, add,
+			    t->finish};
+	memcpy(e->alts, t->alts, (size_t)e->n_alts * sizeof *e->alts);
+	ev_len += add;
+	c->seen += add;
+}
+
+/* An event, applied to its choice (engine thread, mu held). */
+static void apply_event(const struct event *e)
+{
+	struct choice *c = e->c;
+	struct job *j = c->job;
+	if (c->finish)
+		return;
+	if (e->token >= 0 && e->finish != CL_FINISH_CANCEL) {
+		size_t cap = c->cap;
+		c->toks = grow(c->toks, &cap, c->ntok + 1, sizeof *c->toks);
+		c->lps = grow(c->lps, &c->cap, c->ntok + 1, sizeof *c->lps); /* the same growth as toks */
+		if (j->n_top)
+			c->alts = grow(c->alts, &c->acap, (c->ntok + 1) * (size_t)j->n_top, sizeof *c->alts);
+		c->toks[c->ntok] = e->token;
+		c->lps[c->ntok] = e->logprob;
+		for (int k = 0; k < j->n_top; k++)
+			c->alts[c->ntok * (size_t)j->n_top + (size_t)k] =
+				k < e->n_alts ? e->alts[k] : (struct cl_alt){-1, NAN};
+		c->ntok++;
+		tok_gen++;
+	}
+	c->text = grow(c->text, &c->tcap, c->len + e->len + 1, 1);
+	memcpy(c->text + c->len, ev_text + e->off, e->len);
+	c->len += e->len;
+	c->text[c->len] = 0;
+	if (e->finish) {
+		c->finish = e->finish;
+		c->handle = -1;
+		/* OpenAI's text ends before the stop string; the hosted shape's
+		 * after it (cl-complete's, cl_request_text). */
+		for (int k = 0; j->kind == JOB_OPENAI && k < j->n_stops; k++) {
+			const char *at = memmem(c->text, c->len, j->stops[k], strlen(j->stops[k]));
+			if (at && (c->stop_cut < 0 || at - c->text < c->stop_cut))
+				c->stop_cut = (int)(at - c->text);
+		}
+		seq_done(j);
+	}
 }
 
 static void *engine_main(void *arg)
@@ -285,7 +281,7 @@ static void *engine_main(void *arg)
 			n_queued -= j->n;
 			for (int i = 0; i < j->n; i++) {
 				j->ch[i].handle = j->cancelled ? -1 :
-					cl_engine_add(eng, j->ids[i], j->nids[i], &j->params[i], on_token, j);
+					cl_engine_add(eng, j->ids[i], j->nids[i], &j->params[i], on_token, &j->ch[i]);
 				tok_prompt += j->nids[i];
 			}
 			j->started = 1;
@@ -320,11 +316,9 @@ static void *engine_main(void *arg)
 			exit(EXIT_DATA);
 		}
 		pthread_mutex_lock(&mu);
-		for (size_t i = 0; i < n_events; i++) {
-			apply_token(events[i].job, &events[i].t);
-			free(events[i].text);
-		}
-		n_events = 0;
+		for (size_t i = 0; i < n_events; i++)
+			apply_event(&events[i]);
+		n_events = ev_len = 0;
 		n_running = cl_engine_running(eng);
 		compute_s = cl_model_seconds(model);
 		if ((unsigned long long)cl_engine_last_rows(eng) > max_rows)
@@ -335,6 +329,7 @@ static void *engine_main(void *arg)
 	}
 	pthread_mutex_unlock(&mu);
 	free(events);
+	free(ev_text);
 	return NULL;
 }
 
@@ -997,10 +992,6 @@ static enum MHD_Result do_score(struct MHD_Connection *c, struct conn *k)
 		cl_request_free(&rq);
 		return a ? reply(c, k, 200, "application/json", a) : MHD_NO;
 	}
-	if (rq.n_stops > CL_ENGINE_MAX_STOPS) {
-		cl_request_free(&rq);
-		return reply(c, k, 400, "application/json", cl_request_error("stop: too many strings"));
-	}
 	struct job *j = job_new(rq.n_prompts);
 	if (!j) {
 		cl_request_free(&rq);
@@ -1008,33 +999,16 @@ static enum MHD_Result do_score(struct MHD_Connection *c, struct conn *k)
 	}
 	j->kind = JOB_SCORE;
 	j->rq = rq;
-	struct cl_engine_params p;
-	cl_engine_params_init(&p);
-	if (rq.temperature == 0) {
-		p.sp.temperature = 0;
-	} else {
-		p.sp.temperature = rq.temperature;
-		p.sp.top_k = rq.top_k;
-		p.sp.top_p = rq.top_p;
-	}
-	p.sp.repetition_penalty = rq.repetition_penalty;
-	if (rq.has_seed)
-		p.sp.seed = rq.seed;
-	if (rq.max_new_tokens)
-		p.max_new = rq.max_new_tokens;
-	for (int s = 0; s < rq.n_stops; s++)
-		j->stops[s] = strdup(rq.stops[s]), p.stops[s] = j->stops[s];
-	j->n_stops = p.n_stops = rq.n_stops;
+	/* The mapping cl-complete --json uses (lib/request.c). */
 	unsigned flags = cl_tokenizer_add_bos(tok) ? CL_ENCODE_BOS : 0;
 	char msg[1024] = "";
 	for (int i = 0; i < rq.n_prompts && !msg[0]; i++) {
-		if (cl_tokenizer_encode(tok, rq.prompts[i], strlen(rq.prompts[i]), flags, &j->ids[i], &j->nids[i]))
+		if (cl_request_params(&j->rq, i, &j->params[i]) ||
+		    cl_tokenizer_encode(tok, rq.prompts[i], strlen(rq.prompts[i]), flags, &j->ids[i], &j->nids[i]))
 			snprintf(msg, sizeof msg, "input %d: %s", i, cl_errmsg());
 		else if (j->nids[i] >= (size_t)cl_engine_ctx(eng))
 			snprintf(msg, sizeof msg, "input %d: the prompt is %zu tokens, the context holds %d", i,
 				 j->nids[i], cl_engine_ctx(eng));
-		j->params[i] = p;
-		j->params[i].seq = (uint32_t)i;
 		j->ch[i].prompt_tokens = j->nids[i];
 	}
 	if (msg[0]) {
@@ -1053,12 +1027,7 @@ static enum MHD_Result do_score(struct MHD_Connection *c, struct conn *k)
 	size_t *lens = calloc((size_t)j->n, sizeof *lens);
 	for (int i = 0; texts && lens && i < j->n; i++) {
 		struct choice *ch = &j->ch[i];
-		size_t l = choice_len(ch), pl = j->rq.return_full_text ? strlen(j->rq.prompts[i]) : 0;
-		if ((texts[i] = malloc(pl + l + 1))) {
-			memcpy(texts[i], j->rq.prompts[i], pl);
-			memcpy(texts[i] + pl, ch->text ? ch->text : "", ch->text ? l : 0);
-			lens[i] = pl + (ch->text ? l : 0);
-		}
+		texts[i] = cl_request_text(&j->rq, i, ch->text ? ch->text : "", ch->len, &lens[i]);
 		k->ptok += ch->prompt_tokens, k->gtok += ch->ntok;
 	}
 	char *a = texts && lens ? cl_request_answer(&j->rq, texts, lens) : NULL;

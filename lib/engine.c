@@ -185,6 +185,17 @@ int cl_engine_add(struct cl_engine *e, const int32_t *ids, size_t n, const struc
 	return id;
 }
 
+size_t cl_prompt_truncate(int32_t *ids, size_t n, int32_t ctx, long max_new, int32_t bos)
+{
+	if (ctx < 2 || n < (size_t)ctx)
+		return n;
+	size_t keep_bos = n && bos >= 0 && ids[0] == bos, half = (size_t)ctx / 2;
+	size_t room = max_new > 0 && (size_t)max_new < half ? (size_t)max_new : half;
+	size_t keep = (size_t)ctx - room - keep_bos;
+	memmove(ids + keep_bos, ids + n - keep, keep * sizeof *ids);
+	return keep_bos + keep;
+}
+
 void cl_engine_cancel(struct cl_engine *e, int id)
 {
 	if (id >= 0 && id < e->max_seqs && e->seqs[id].used)

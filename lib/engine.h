@@ -70,6 +70,10 @@ int cl_engine_add(struct cl_engine *e, const int32_t *ids, size_t n, const struc
 /* End a sequence now; its callback is called once more, with
  * CL_FINISH_CANCEL, at the next step. */
 void cl_engine_cancel(struct cl_engine *e, int id);
+/* A prompt of n tokens that leaves no room in a context of ctx loses its
+ * start (BOS, where ids[0] is bos >= 0, stays), keeping room for max_new new
+ * tokens, at most half the context; returns the tokens kept (n when it fits). */
+size_t cl_prompt_truncate(int32_t *ids, size_t n, int32_t ctx, long max_new, int32_t bos);
 /* One pass; CL_OK with nothing to do when no sequence runs. */
 enum cl_status cl_engine_step(struct cl_engine *e);
 /* Sequences added and not yet finished. */

@@ -345,3 +345,47 @@ char *cl_request_with_id(const char *id, char *answer)
 	cJSON_Delete(i);
 	return out;
 }
+
+enum cl_status cl_request_params(const struct cl_request *rq, int i, struct cl_engine_params *p)
+{
+	cl_engine_params_init(p);
+	if (rq->temperature == 0) {
+		p->sp.temperature = 0;
+	} else {
+		p->sp.temperature = rq->temperature;
+		p->sp.top_k = rq->top_k;
+		p->sp.top_p = rq->top_p;
+	}
+	p->sp.repetition_penalty = rq->repetition_penalty;
+	if (rq->has_seed)
+		p->sp.seed = rq->seed;
+	if (rq->max_new_tokens)
+		p->max_new = rq->max_new_tokens;
+	if (rq->n_stops > CL_ENGINE_MAX_STOPS)
+		return cl_error(CL_ERR_RANGE, "stop: at most %d strings", CL_ENGINE_MAX_STOPS);
+	for (int k = 0; k < rq->n_stops; k++)
+		p->stops[k] = rq->stops[k];
+	p->n_stops = rq->n_stops;
+	p->seq = (uint32_t)i;
+	return CL_OK;
+}
+
+char *cl_request_text(const struct cl_request *rq, int i, const char *text, size_t len, size_t *out_len)
+{
+	size_t cut = len;
+	for (int k = 0; k < rq->n_stops; k++) {
+		size_t sl = strlen(rq->stops[k]);
+		const char *at = len ? memmem(text, len, rq->stops[k], sl) : NULL;
+		if (at && (size_t)(at - text) + sl < cut)
+			cut = (size_t)(at - text) + sl;
+	}
+	size_t pl = rq->return_full_text ? strlen(rq->prompts[i]) : 0;
+	char *out = malloc(pl + cut + 1);
+	if (!out)
+		return NULL;
+	memcpy(out, rq->prompts[i], pl);
+	memcpy(out + pl, text, cut);
+	out[pl + cut] = 0;
+	*out_len = pl + cut;
+	return out;
+}

@@ -19,6 +19,7 @@
 #define CL_REQUEST_H
 
 #include "cl.h"
+#include "engine.h"
 
 #define CL_REQUEST_MAX_PROMPTS 256
 
@@ -51,6 +52,15 @@ void cl_request_free(struct cl_request *rq);
 /* The answer as one line of JSON (no newline), malloc'd; texts[i] (lens[i]
  * bytes of UTF-8) answers prompt i.  NULL when out of memory. */
 char *cl_request_answer(const struct cl_request *rq, char *const *texts, const size_t *lens);
+/* How the request's prompt i is decoded (the sampler's sequence number is i,
+ * as in one run of cl-sample per request).  CL_ERR_RANGE when it has more
+ * stop strings than the engine takes. */
+enum cl_status cl_request_params(const struct cl_request *rq, int i, struct cl_engine_params *p);
+/* Prompt i's answer text from its generated text: the prompt first where
+ * return_full_text, the completion cut after the first stop string it holds.
+ * malloc'd (*out_len bytes, NUL-terminated); NULL when out of memory. */
+char *cl_request_text(const struct cl_request *rq, int i, const char *text, size_t len, size_t *out_len);
+
 /* {"error": msg}, malloc'd; NULL when out of memory. */
 char *cl_request_error(const char *msg);
 /* The "id" of a request line as JSON text (malloc'd), or NULL: none, or the
