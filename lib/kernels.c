@@ -428,8 +428,8 @@ int cl_kernels_use(const char *name)
 #define TILE_K 2048
 #define TILE_I 32
 #define MATVEC_CHUNK 16
-/* Longest row whose x is quantized to 8 bits on the caller's stack (40 KiB;
- * the widest layer of a 70B Llama is 28672); longer rows take the f32 path. */
+/* Longest row whose x is quantized to 8 bits (the widest layer of a 70B
+ * Llama is 28672); longer rows take the f32 path. */
 #define XQ_MAX 32768
 
 struct mm_job {
@@ -447,53 +447,13 @@ struct mm_job {
 	_Alignas(64) atomic_llong next; /* (the struct's size rounds up to 64) */
 };
 
-/* The job's fields are copied to locals first: the dot is called through a
- * pointer, so the compiler would read them again after every row. */
-static void matvec_task(void *arg, int ith, int nth)
-{
-	struct mm_job *j = arg;
-	float (*dot)(const void *, const float *, int64_t) = j->k->dot[j->w->dtype];
-	const unsigned char *base = j->w->data;
-	const float *x = j->x;
-	float *y = j->y;
-	int64_t rows = j->w->rows, cols = j->w->cols, chunk = j->chunk;
-	size_t rb = j->row_bytes;
-	for (;;) {
-		int64_t r0 = atomic_fetch_add_explicit(&j->next, chunk, memory_order_relaxed);
-		if (r0 >= rows)
-			break;
-		int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
-		for (int64_t r = r0; r < r1; r++)
-			y[r] = dot(base + (size_t)r * rb, x, cols);
-	}
-}
-
-static void matvec_q_task(void *arg, int ith, int nth)
-{
-	struct mm_job *j = arg;
-	float (*dot)(const void *, const struct cl_xq *, int64_t) = j->k->dotq[j->w->dtype];
-	const unsigned char *base = j->w->data;
-	const struct cl_xq xq = *j->xq;
-	float *y = j->y;
-	int64_t rows = j->w->rows, cols = j->w->cols, chunk = j->chunk;
-	size_t rb = j->row_bytes;
-	for (;;) {
-		int64_t r0 = atomic_fetch_add_explicit(&j->next, chunk, memory_order_relaxed);
-		if (r0 >= rows)
-			break;
-		int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
-		for (int64_t r = r0; r < r1; r++)
-			y[r] = dot(base + (size_t)r * rb, &xq, cols);
-	}
-}
-
-static void matmul_task(void *arg, int ith, int nth);
-static void matmul_p_task(void *arg, int ith, int nth);
-
-/* A few rows of x (2 to MV_MULTI: sequences of a batch stepping together):
- * each weight row is read from memory once and dotted with every x while it
- * is in L1, by the same dot as one x alone, so each sequence gets the bits
- * it gets alone.  Beside the tiles below this saves converting each weight
+/* One row of x (generating a token) or a few (2 to MV_MULTI: sequences of a
+ * batch stepping together): each weight row is read from memory once and
+ * dotted with every x while it is in L1, by the same dot as one x alone, so
+ * each sequence gets the bits it gets alone.  With 8- or 4-bit weights, x
+ * goes to 8 bits once per call, then integer dots (see struct cl_xq).  The
+ * job's fields are copied to locals first: the dot is called through a
+ * pointer, so the compiler would read them again after every row.  Beside the tiles below this saves converting each weight
  * per call, which a product of few rows cannot pay back.  Measured on Zen 4
  * (2 threads, TinyLlama shapes, aggregate tokens/s against one sequence):
  * f16 2 rows 1.54x (tiles 0.90x), 4 rows 1.80x (1.58x), 8 rows 1.91x
@@ -568,23 +528,7 @@ static void matvec_multi(struct cl_pool *p, struct mm_job *j)
 			mv.xq = xq;
 		}
 	}
-	if (!mv.xq && !j->k->dot[j->w->dtype]) {
-		cl_pool_run(p, j->k->gemm_p ? matmul_p_task : matmul_task, j);
-		return;
-	}
 	cl_pool_run(p, matvec_multi_task, &mv);
-}
-
-/* Apart from cl_matmul so that the buffer of 8-bit x takes stack only on this
- * path, not under every batched product's tile. */
-static __attribute__((noinline)) void matvec_q(struct cl_pool *p, struct mm_job *j)
-{
-	_Alignas(32) int8_t q[XQ_MAX];        /* (cols) */
-	float d[XQ_MAX / QK], s[XQ_MAX / QK]; /* (cols / 32) */
-	struct cl_xq xq = {q, d, s};
-	j->k->quant_x(j->x, j->w->cols, q, d, s);
-	j->xq = &xq;
-	cl_pool_run(p, matvec_q_task, j);
 }
 
 /* A batched product's next `tile` rows (fewer at the end): their first row,
@@ -686,18 +630,9 @@ void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_
 		.row_bytes = cl_dtype_size(w->dtype, w->cols),
 	};
 	atomic_init(&j.next, 0);
-	if (n == 1) {
+	if (n <= MV_MULTI) {
 		/* Small enough chunks that every thread gets several (balance),
 		 * large enough that claiming one is rare. */
-		int64_t per = w->rows / (8 * cl_pool_size(p));
-		j.chunk = per < 1 ? 1 : per > MATVEC_CHUNK ? MATVEC_CHUNK : per;
-		if (j.k->dotq[w->dtype] && w->cols <= XQ_MAX)
-			/* Generating a token with 8- or 4-bit weights: x to 8 bits
-			 * once, then integer dots (see struct cl_xq). */
-			matvec_q(p, &j);
-		else
-			cl_pool_run(p, matvec_task, &j);
-	} else if (n <= MV_MULTI) {
 		int64_t per = w->rows / (8 * cl_pool_size(p));
 		j.chunk = per < 1 ? 1 : per > MATVEC_CHUNK ? MATVEC_CHUNK : per;
 		matvec_multi(p, &j);
