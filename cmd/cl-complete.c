@@ -867,29 +867,6 @@ static int json_main(void)
 
 /* ------------------------------------------------------------- a prompt --- */
 
-/* The prompt: the arguments joined by single spaces, or all of stdin. */
-static char *read_prompt(int argc, char **argv, int i, size_t *len)
-{
-	char *all = NULL;
-	FILE *m = open_memstream(&all, len);
-	if (!m)
-		die(EXIT_DATA, "out of memory");
-	if (i < argc) {
-		for (int k = i; k < argc; k++)
-			fprintf(m, "%s%s", k > i ? " " : "", argv[k]);
-	} else {
-		char buf[65536];
-		size_t r;
-		while ((r = fread(buf, 1, sizeof buf, stdin)) > 0)
-			fwrite(buf, 1, r, m);
-		if (ferror(stdin))
-			die(EXIT_DATA, "stdin:");
-	}
-	if (fclose(m))
-		die(EXIT_DATA, "out of memory");
-	return all;
-}
-
 static const char *suffix_opt;
 
 static int prompt_main(const struct args *smp, int argc, char **argv, int i, int raw, int dedent)
@@ -904,7 +881,7 @@ static int prompt_main(const struct args *smp, int argc, char **argv, int i, int
 		if (strcmp(smp->v[k], "--max-new-tokens") == 0)
 			R.max_new = strtol(smp->v[k + 1], NULL, 10);
 	size_t len;
-	char *text = read_prompt(argc, argv, i, &len);
+	char *text = read_text(argc, argv, i, NULL, &len); /* the arguments, or all of stdin */
 	if (!(R.gens = calloc(1, sizeof *R.gens)))
 		die(EXIT_DATA, "out of memory");
 	/* BOS where the model's own tokenizer adds it, as cl-tokenize; with

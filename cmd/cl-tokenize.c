@@ -185,28 +185,8 @@ int main(int argc, char **argv)
 	if (i < argc || !(lines || from_ids)) {
 		/* All the input in memory: the arguments joined by single spaces,
 		 * the file, or standard input. */
-		char *all = NULL;
-		size_t alen = 0;
-		FILE *m = open_memstream(&all, &alen);
-		if (!m)
-			die(EXIT_DATA, "out of memory");
-		if (i < argc) {
-			for (int k = i; k < argc; k++)
-				fprintf(m, "%s%s", k > i ? " " : "", argv[k]);
-		} else {
-			FILE *in = file ? fopen(file, "rb") : stdin;
-			char buf[65536];
-			size_t r;
-			if (!in)
-				die(EXIT_DATA, "%s:", file);
-			while ((r = fread(buf, 1, sizeof buf, in)) > 0)
-				fwrite(buf, 1, r, m);
-			if (ferror(in))
-				die(EXIT_DATA, "%s:", file ? file : "stdin");
-			if (in != stdin)
-				fclose(in);
-		}
-		fclose(m);
+		size_t alen;
+		char *all = read_text(argc, argv, i, file, &alen);
 		if (suffix) {
 			struct cl_fim fim;
 			if (strlen(all) != alen)

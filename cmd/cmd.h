@@ -126,6 +126,37 @@ __attribute__((unused)) static const char *opt_arg(int argc, char **argv, int *i
 	return argv[++*i];
 }
 
+/* A text in memory (malloc'd, NUL-terminated, *len bytes): argv[i..argc)
+ * joined by single spaces where there are any, else all of FILE (NULL:
+ * standard input). */
+__attribute__((unused)) static char *read_text(int argc, char **argv, int i, const char *file, size_t *len)
+{
+	char *all = NULL;
+	FILE *m = open_memstream(&all, len);
+	if (!m)
+		die(EXIT_DATA, "out of memory");
+	if (i < argc) {
+		for (int k = i; k < argc; k++)
+			fprintf(m, "%s%s", k > i ? " " : "", argv[k]);
+	} else {
+		const char *name = file ? file : "stdin";
+		FILE *in = file ? fopen(file, "rb") : stdin;
+		char buf[65536];
+		size_t r;
+		if (!in)
+			die(EXIT_DATA, "%s:", name);
+		while ((r = fread(buf, 1, sizeof buf, in)) > 0)
+			fwrite(buf, 1, r, m);
+		if (ferror(in))
+			die(EXIT_DATA, "%s:", name);
+		if (in != stdin)
+			fclose(in);
+	}
+	if (fclose(m))
+		die(EXIT_DATA, "out of memory");
+	return all;
+}
+
 /* The model options that cl-forward and cl-serve share: --threads N,
  * --quantize TYPE, --kv-type f32|f16.  1 when argv[*i] was one of them. */
 __attribute__((unused)) static int model_opt(int argc, char **argv, int *i, struct cl_model_opts *o)
