@@ -109,12 +109,24 @@ enum cl_dtype {
 	CL_DTYPE_BF16 = 2,
 	CL_DTYPE_Q8_0 = 3, /* blocks of 32: f16 scale, 32 x int8         (34 bytes) */
 	CL_DTYPE_Q4_0 = 4, /* blocks of 32: f16 scale, 16 bytes of nibbles (18 bytes) */
+	/* ggml's other block types, as GGUF files hold them (read, not made): */
+	CL_DTYPE_Q4_1 = 5, /* blocks of 32: f16 scale, f16 min, 16 bytes of nibbles (20) */
+	CL_DTYPE_Q5_0 = 6, /* blocks of 32: f16 scale, 4 bytes of 5th bits, 16 of nibbles (22) */
+	CL_DTYPE_Q5_1 = 7, /* blocks of 32: f16 scale, f16 min, 5th bits, nibbles (24) */
+	CL_DTYPE_Q2_K = 8, /* super-blocks of 256 (84 bytes) */
+	CL_DTYPE_Q3_K = 9, /* super-blocks of 256 (110 bytes) */
+	CL_DTYPE_Q4_K = 10, /* super-blocks of 256 (144 bytes) */
+	CL_DTYPE_Q5_K = 11, /* super-blocks of 256 (176 bytes) */
+	CL_DTYPE_Q6_K = 12, /* super-blocks of 256 (210 bytes) */
 	CL_DTYPE_COUNT
 };
 const char *cl_dtype_name(enum cl_dtype t);              /* "f32", "q8_0", ... */
 int cl_dtype_parse(const char *s, enum cl_dtype *out);   /* 0 on success */
-/* Bytes taken by `n` elements (n a multiple of 32 for block types). */
+/* Bytes taken by `n` elements (n a multiple of the block for block types:
+ * cl_dtype_block). */
 size_t cl_dtype_size(enum cl_dtype t, int64_t n);
+/* Elements per block: 1 for f32/f16/bf16, 32, or 256 for the k-quants. */
+int cl_dtype_block(enum cl_dtype t);
 
 float cl_f16_to_f32(uint16_t h);
 uint16_t cl_f32_to_f16(float f);

@@ -42,6 +42,7 @@ struct gpt2 {
 	float attn_scale;                    /* 1/sqrt(head_dim), or 1 without scale_attn_weights */
 	enum act act;
 	const char *prefix, *other;          /* "transformer." or "", and the other one */
+	int out_in;                          /* projections stored (out, in): a GGUF file */
 	/* The transposes' threads, during load only: model.c starts the
 	 * model's own pool after the family's load. */
 	struct cl_pool *load_pool;
@@ -90,7 +91,7 @@ static enum cl_status get(struct cl_model *m, const char *name, int64_t d0, int6
 	enum cl_status st = cl_weights_get_any(m->w, names, d1 ? 2 : 1, shape, t);
 	/* Conv1D weights are transposed element by element at load, which a
 	 * block type cannot be; cl-quantize writes none for GPT-2. */
-	if (!st && (t->dtype == CL_DTYPE_Q8_0 || t->dtype == CL_DTYPE_Q4_0))
+	if (!st && !G->out_in && cl_dtype_block(t->dtype) > 1)
 		return cl_error(CL_ERR_UNSUPPORTED, "%s: %s: %s: block-quantized weights are read for "
 				"Llama-family models only (use --quantize at load)",
 				t->file, t->name, cl_dtype_name(t->dtype));
@@ -155,8 +156,14 @@ static enum cl_status get_conv(struct cl_model *m, const char *name, int64_t in,
 			       struct cl_mat *mat)
 {
 	struct cl_tensor t;
-	enum cl_status st = get(m, name, in, out, &t);
-	if (st)
+	enum cl_status st;
+	if (((struct gpt2 *)m->impl)->out_in) {
+		/* llama.cpp's converter has transposed it already. */
+		if ((st = get(m, name, out, in, &t)) || (st = cl_model_mat(m, &t, 1, mat)))
+			return st;
+		return CL_OK;
+	}
+	if ((st = get(m, name, in, out, &t)))
 		return st;
 	size_t es = cl_dtype_size(t.dtype, 1);
 	unsigned char *dst = malloc((size_t)in * (size_t)out * es);
@@ -261,7 +268,8 @@ static enum cl_status check_tensors(struct cl_model *m, int tie)
 	for (int l = 0; l < in->n_layers; l++)
 		for (size_t i = 0; i < sizeof lt / sizeof lt[0]; i++) {
 			snprintf(name, sizeof name, "h.%d.%s", l, lt[i].suffix);
-			if ((st = get(m, name, lt[i].d0, lt[i].d1, &t)))
+			int swap = ((struct gpt2 *)m->impl)->out_in && lt[i].d1;
+			if ((st = get(m, name, swap ? lt[i].d1 : lt[i].d0, swap ? lt[i].d0 : lt[i].d1, &t)))
 				return st;
 		}
 	if ((st = get(m, "ln_f.weight", D, 0, &t)) || (st = get(m, "ln_f.bias", D, 0, &t)))
@@ -287,6 +295,7 @@ static enum cl_status gpt2_load(struct cl_model *m, const cJSON *cfg, const char
 	int prefixed = cl_weights_has(m->w, "transformer.wte.weight");
 	G->prefix = prefixed ? "transformer." : "";
 	G->other = prefixed ? "" : "transformer.";
+	G->out_in = cl_weights_gguf(m->w) != NULL;
 	int64_t D = in->dim, F = in->ffn_dim, V = in->n_vocab, NP = in->max_pos;
 	struct cl_tensor wte, t;
 	if ((st = get(m, "wte.weight", V, D, &wte)) || (st = cl_model_mat(m, &wte, 0, &m->embed)))

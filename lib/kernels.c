@@ -64,7 +64,14 @@ static float elem(const void *row, enum cl_dtype t, int64_t k)
 		int q = j < 16 ? blk[2 + j] & 15 : blk[2 + j - 16] >> 4;
 		return (float)(q - 8) * cl_load_f16(blk);
 	}
-	default: return NAN;
+	default: {
+		int64_t nb = cl_dtype_block(t);
+		if (nb <= 1)
+			return NAN;
+		float blk[256];
+		cl_dequant_block(t, b + (size_t)(k / nb) * cl_dtype_size(t, nb), blk);
+		return blk[k % nb];
+	}
 	}
 }
 
@@ -75,14 +82,25 @@ static const unsigned char *mat_rowp(const struct cl_mat *w, int64_t r)
 
 void cl_matmul_ref(const struct cl_mat *w, const float *x, int64_t n, float *y)
 {
-	for (int64_t i = 0; i < n; i++)
-		for (int64_t r = 0; r < w->rows; r++) {
-			const unsigned char *row = mat_rowp(w, r);
+	/* Each row as f32 once (a k-quant's element alone costs its whole
+	 * super-block), without the heap for the common small row. */
+	float small[1024], *row = w->cols <= 1024 ? small : malloc((size_t)w->cols * sizeof *row);
+	if (!row) {
+		for (int64_t k = 0; k < n * w->rows; k++)
+			y[k] = NAN;
+		return;
+	}
+	for (int64_t r = 0; r < w->rows; r++) {
+		cl_mat_row(w, r, row);
+		for (int64_t i = 0; i < n; i++) {
 			double s = 0;
 			for (int64_t k = 0; k < w->cols; k++)
-				s += (double)elem(row, w->dtype, k) * x[i * w->cols + k];
+				s += (double)row[k] * x[i * w->cols + k];
 			y[i * w->rows + r] = (float)s;
 		}
+	}
+	if (row != small)
+		free(row);
 }
 
 void cl_mat_row(const struct cl_mat *w, int64_t r, float *out)
@@ -92,9 +110,12 @@ void cl_mat_row(const struct cl_mat *w, int64_t r, float *out)
 	case CL_DTYPE_F32:
 	case CL_DTYPE_F16:
 	case CL_DTYPE_BF16: cl_to_f32(w->dtype, row, w->cols, out); break;
-	default:
+	case CL_DTYPE_Q8_0:
+	case CL_DTYPE_Q4_0:
 		for (int64_t k = 0; k < w->cols; k++)
 			out[k] = elem(row, w->dtype, k);
+		break;
+	default: cl_dequant_c(w->dtype, row, 0, w->cols, out);
 	}
 }
 
@@ -258,6 +279,26 @@ static void gen_row_q4_0(const void *w, int64_t k0, int64_t kc, float *out)
 	}
 }
 
+/* The GGUF-only types, by way of quants.c's reference. */
+#define GEN_BLOCKS(T)                                                                    \
+	static void gen_row_##T(const void *w, int64_t k0, int64_t kc, float *out)         \
+	{                                                                                \
+		cl_dequant_c(CL_DTYPE_##T, w, k0, kc, out);                                \
+	}                                                                                \
+	static float gen_dot_##T(const void *w, const float *x, int64_t n)                 \
+	{                                                                                \
+		return cl_dot_blocks(CL_DTYPE_##T, w, x, n);                               \
+	}
+GEN_BLOCKS(Q4_1)
+GEN_BLOCKS(Q5_0)
+GEN_BLOCKS(Q5_1)
+GEN_BLOCKS(Q2_K)
+GEN_BLOCKS(Q3_K)
+GEN_BLOCKS(Q4_K)
+GEN_BLOCKS(Q5_K)
+GEN_BLOCKS(Q6_K)
+#undef GEN_BLOCKS
+
 void cl_quant_x_c(const float *x, int64_t n, int8_t *q, float *d, float *s)
 {
 	for (int64_t b = 0; b < n / QK; b++) {
@@ -288,8 +329,12 @@ static void gen_gemm(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t
 
 const struct cl_kern cl_kern_generic = {
 	.name = "generic",
-	.dot = {gen_dot_w_f32, gen_dot_f16, gen_dot_bf16, gen_dot_q8_0, gen_dot_q4_0},
-	.row_f32 = {gen_row_f32, gen_row_f16, gen_row_bf16, gen_row_q8_0, gen_row_q4_0},
+	.dot = {gen_dot_w_f32, gen_dot_f16, gen_dot_bf16, gen_dot_q8_0, gen_dot_q4_0, gen_dot_Q4_1,
+		gen_dot_Q5_0, gen_dot_Q5_1, gen_dot_Q2_K, gen_dot_Q3_K, gen_dot_Q4_K, gen_dot_Q5_K,
+		gen_dot_Q6_K},
+	.row_f32 = {gen_row_f32, gen_row_f16, gen_row_bf16, gen_row_q8_0, gen_row_q4_0, gen_row_Q4_1,
+		    gen_row_Q5_0, gen_row_Q5_1, gen_row_Q2_K, gen_row_Q3_K, gen_row_Q4_K, gen_row_Q5_K,
+		    gen_row_Q6_K},
 	.gemm = gen_gemm,
 	.dot_f32 = gen_dot_f32,
 	.axpy_f32 = gen_axpy_f32,
@@ -298,8 +343,37 @@ const struct cl_kern cl_kern_generic = {
 
 /* ------------------------------------------------------------- dispatch --- */
 
+/* The running set: a copy of one of the tables below, its missing dots and
+ * row conversions (types it has no kernel of its own for) taken from the
+ * plain-C set's. */
+static struct cl_kern kern_live;
 static const struct cl_kern *kern_cur;
 static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
+
+static void kern_set(const struct cl_kern *k)
+{
+	kern_live = *k;
+	for (int t = 0; t < CL_DTYPE_COUNT; t++) {
+		if (!kern_live.dot[t])
+			kern_live.dot[t] = cl_kern_generic.dot[t];
+		if (!kern_live.row_f32[t])
+			kern_live.row_f32[t] = cl_kern_generic.row_f32[t];
+	}
+	kern_cur = &kern_live;
+}
+
+float cl_dot_blocks(enum cl_dtype t, const void *w, const float *x, int64_t cols)
+{
+	const struct cl_kern *k = kern_cur;
+	_Alignas(64) float buf[256];
+	float s = 0;
+	for (int64_t k0 = 0; k0 < cols; k0 += 256) {
+		int64_t kc = cols - k0 < 256 ? cols - k0 : 256;
+		k->row_f32[t](w, k0, kc, buf);
+		s += k->dot_f32(buf, x + k0, kc);
+	}
+	return s;
+}
 
 #if defined(__x86_64__)
 /* CPUID leaf 1, ECX bit 29.  Not __builtin_cpu_supports("f16c"): clang
@@ -354,12 +428,12 @@ static void kern_init(void)
 	const char *want = getenv("CL_KERNELS");
 	for (size_t i = 0; i < NKERN; i++)
 		if (want && *want && strcmp(want, kern_all[i]->name) == 0 && kern_usable(kern_all[i])) {
-			kern_cur = kern_all[i];
+			kern_set(kern_all[i]);
 			return;
 		}
 	for (size_t i = 0; i < NKERN; i++)
 		if (kern_usable(kern_all[i])) {
-			kern_cur = kern_all[i];
+			kern_set(kern_all[i]);
 			return;
 		}
 }
@@ -406,7 +480,7 @@ int cl_kernels_use(const char *name)
 		if (strcmp(name, kern_all[i]->name) == 0) {
 			if (!kern_usable(kern_all[i]))
 				return -1;
-			kern_cur = kern_all[i];
+			kern_set(kern_all[i]);
 			return 0;
 		}
 	return -1;
@@ -703,6 +777,9 @@ enum cl_status cl_mat_convert(const struct cl_mat *src, enum cl_dtype to, struct
 				cl_dtype_name(src->dtype));
 	if ((unsigned)to >= CL_DTYPE_COUNT)
 		return cl_error(CL_ERR_UNSUPPORTED, "convert: unknown target type %d", (int)to);
+	if (cl_dtype_block(to) > 1 && !cl_kern_generic.quant_row[to])
+		return cl_error(CL_ERR_UNSUPPORTED, "convert: %s: cl computes this type as GGUF files hold it but "
+				"does not make it (f32, f16, bf16, q8_0, q4_0)", cl_dtype_name(to));
 	if ((to == CL_DTYPE_Q8_0 || to == CL_DTYPE_Q4_0) && src->cols % QK != 0)
 		return cl_error(CL_ERR_UNSUPPORTED,
 				"convert: %s needs a multiple of %d columns, the matrix has %lld",

@@ -63,6 +63,14 @@ struct cl_kern {
 };
 
 extern const struct cl_kern cl_kern_generic;
+/* quants.c: one block of type t (32 or 256 elements) as f32, as ggml
+ * dequantizes it; and elements k0..k0+kc-1 of a row (k0, kc whole blocks). */
+void cl_dequant_block(enum cl_dtype t, const void *blk, float *out);
+void cl_dequant_c(enum cl_dtype t, const void *row, int64_t k0, int64_t kc, float *out);
+/* The dot of a row of a block type by converting 256 elements at a time with
+ * the running set's row_f32 and summing with its dot_f32: the dot of every
+ * type a set has no dot of its own for (kernels.c). */
+float cl_dot_blocks(enum cl_dtype t, const void *w, const float *x, int64_t cols);
 /* struct cl_xq from x in plain C (n a multiple of 32); q rounds half away
  * from zero. */
 void cl_quant_x_c(const float *x, int64_t n, int8_t *q, float *d, float *s);

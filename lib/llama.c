@@ -25,6 +25,7 @@ struct llama {
 	float eps;
 	float *inv_freq;                      /* (head_dim / 2) rotary frequencies */
 	double rope_scale;                    /* linear scaling: positions divided by it */
+	int interleaved;                      /* q, k rows in pairs (2i, 2i+1): a GGUF file */
 	/* Activations for a batch of up to CL_BATCH positions: */
 	float *x;                             /* (B, dim) the residual stream */
 	float *xb;                            /* (B, dim) normed input of a block */
@@ -126,6 +127,11 @@ static enum cl_status read_config(struct cl_model_info *in, struct llama *L, con
 		return st;
 	if (strcmp(s, "silu") != 0)
 		return cl_error(CL_ERR_UNSUPPORTED, "%s: hidden_act: '%s' is not supported (silu)", path, s);
+	if ((st = cl_json_str(cfg, path, "cl.rope_rows", 0, "rotate_half", &s)))
+		return st;
+	if (strcmp(s, "interleaved") != 0 && strcmp(s, "rotate_half") != 0)
+		return cl_error(CL_ERR_FORMAT, "%s: cl.rope_rows: '%s' (interleaved or rotate_half)", path, s);
+	L->interleaved = strcmp(s, "interleaved") == 0;
 	L->rope_scale = 1.0;
 	const cJSON *rs = cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling");
 	if (rs && !cJSON_IsNull(rs)) {
@@ -236,6 +242,22 @@ static enum cl_status llama_load(struct cl_model *m, const cJSON *cfg, const cha
 	return CL_OK;
 }
 
+/* llama.cpp's converter stores each head's q and k rows interleaved (row
+ * 2i + j holds Hugging Face's row j·hd/2 + i); put n heads of a product back
+ * in Hugging Face's order, so that all that follows is the directory's.
+ * tmp: (hd). */
+static void deinterleave(float *v, int n, int hd, float *tmp)
+{
+	int half = hd / 2;
+	for (int h = 0; h < n; h++, v += hd) {
+		memcpy(tmp, v, (size_t)hd * sizeof *v);
+		for (int i = 0; i < half; i++) {
+			v[i] = tmp[2 * i];
+			v[half + i] = tmp[2 * i + 1];
+		}
+	}
+}
+
 /* Rotate-half RoPE on one head vector of head_dim: the pairs are
  * (i, i + head_dim/2), as Hugging Face's rotate_half. */
 static void rope(float *v, int hd, const float *c, const float *s)
@@ -276,6 +298,11 @@ static enum cl_status llama_forward(struct cl_model *m, const struct cl_row *row
 		cl_matmul(m->pool, &y->wv, L->xb, n, L->v);
 		for (int t = 0; t < n; t++) {
 			const float *c = L->cos + t * half, *sn = L->sin + t * half;
+			if (L->interleaved) {
+				/* L->att is free until attention writes it. */
+				deinterleave(L->q + t * qd, in->n_heads, (int)hd, L->att);
+				deinterleave(L->k + t * kvd, in->n_kv_heads, (int)hd, L->att);
+			}
 			for (int h = 0; h < in->n_heads; h++)
 				rope(L->q + t * qd + h * hd, (int)hd, c, sn);
 			for (int h = 0; h < in->n_kv_heads; h++)

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gguf.h"
 #include "model.h"
 
 /* The families, in the order they are asked whether config.json is theirs. */
@@ -124,9 +125,20 @@ enum cl_status cl_model_load(const char *dir, const struct cl_model_opts *opts, 
 		return st;
 	}
 	m->info.kernels = cl_kernels_name();
-	snprintf(cfgpath, sizeof cfgpath, "%s/config.json", dir);
-	if ((st = cl_json_read_file(cfgpath, 1 << 20, &cfg)))
+	/* A GGUF file is its own config.json: its metadata, read as one. */
+	int gg = cl_gguf_locate(dir, cfgpath, sizeof cfgpath);
+	if (gg < 0) {
+		st = CL_ERR_FORMAT;
 		goto fail;
+	}
+	if (gg > 0) {
+		if ((st = cl_weights_open(cfgpath, &m->w)) || (st = cl_gguf_config(cl_weights_gguf(m->w), &cfg)))
+			goto fail;
+	} else {
+		snprintf(cfgpath, sizeof cfgpath, "%s/config.json", dir);
+		if ((st = cl_json_read_file(cfgpath, 1 << 20, &cfg)))
+			goto fail;
+	}
 	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
 		if (families[i]->claims(cfg)) {
 			m->fam = families[i];
@@ -138,7 +150,7 @@ enum cl_status cl_model_load(const char *dir, const struct cl_model_opts *opts, 
 			      cJSON_IsString(mt) ? mt->valuestring : "(none)");
 		goto fail;
 	}
-	if ((st = cl_weights_open(dir, &m->w)))
+	if (!m->w && (st = cl_weights_open(dir, &m->w)))
 		goto fail;
 	if ((st = m->fam->load(m, cfg, cfgpath)))
 		goto fail;

@@ -36,7 +36,19 @@ enum cl_status cl_error(enum cl_status st, const char *fmt, ...)
 
 static const char *const dtype_names[CL_DTYPE_COUNT] = {
 	[CL_DTYPE_F32] = "f32", [CL_DTYPE_F16] = "f16", [CL_DTYPE_BF16] = "bf16",
-	[CL_DTYPE_Q8_0] = "q8_0", [CL_DTYPE_Q4_0] = "q4_0",
+	[CL_DTYPE_Q8_0] = "q8_0", [CL_DTYPE_Q4_0] = "q4_0", [CL_DTYPE_Q4_1] = "q4_1",
+	[CL_DTYPE_Q5_0] = "q5_0", [CL_DTYPE_Q5_1] = "q5_1", [CL_DTYPE_Q2_K] = "q2_k",
+	[CL_DTYPE_Q3_K] = "q3_k", [CL_DTYPE_Q4_K] = "q4_k", [CL_DTYPE_Q5_K] = "q5_k",
+	[CL_DTYPE_Q6_K] = "q6_k",
+};
+
+/* Bytes of one block, and its elements. */
+static const struct { int bytes, n; } dtype_blocks[CL_DTYPE_COUNT] = {
+	[CL_DTYPE_F32] = {4, 1},    [CL_DTYPE_F16] = {2, 1},    [CL_DTYPE_BF16] = {2, 1},
+	[CL_DTYPE_Q8_0] = {34, 32}, [CL_DTYPE_Q4_0] = {18, 32}, [CL_DTYPE_Q4_1] = {20, 32},
+	[CL_DTYPE_Q5_0] = {22, 32}, [CL_DTYPE_Q5_1] = {24, 32}, [CL_DTYPE_Q2_K] = {84, 256},
+	[CL_DTYPE_Q3_K] = {110, 256}, [CL_DTYPE_Q4_K] = {144, 256}, [CL_DTYPE_Q5_K] = {176, 256},
+	[CL_DTYPE_Q6_K] = {210, 256},
 };
 
 const char *cl_dtype_name(enum cl_dtype t)
@@ -56,14 +68,14 @@ int cl_dtype_parse(const char *s, enum cl_dtype *out)
 
 size_t cl_dtype_size(enum cl_dtype t, int64_t n)
 {
-	switch (t) {
-	case CL_DTYPE_F32: return (size_t)n * 4;
-	case CL_DTYPE_F16:
-	case CL_DTYPE_BF16: return (size_t)n * 2;
-	case CL_DTYPE_Q8_0: return (size_t)(n / 32) * 34;
-	case CL_DTYPE_Q4_0: return (size_t)(n / 32) * 18;
-	default: return 0;
-	}
+	if ((unsigned)t >= CL_DTYPE_COUNT)
+		return 0;
+	return (size_t)(n / dtype_blocks[t].n) * (size_t)dtype_blocks[t].bytes;
+}
+
+int cl_dtype_block(enum cl_dtype t)
+{
+	return (unsigned)t < CL_DTYPE_COUNT ? dtype_blocks[t].n : 0;
 }
 
 static inline float bits_f32(uint32_t u)

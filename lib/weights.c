@@ -23,6 +23,7 @@
 
 #include <cJSON.h>
 
+#include "gguf.h"
 #include "weights.h"
 
 /* Headers of real checkpoints are tens of kilobytes; 100 MB stops a length
@@ -53,6 +54,7 @@ struct entry {
 struct cl_weights {
 	char *dir;
 	int indexed;            /* names come from model.safetensors.index.json */
+	struct cl_gguf *gguf;   /* a GGUF file instead: its one "file" has no map of ours */
 	struct st_file *files;  /* (nfiles) */
 	int nfiles;
 	struct entry *ents;     /* (nents), sorted by name */
@@ -644,6 +646,44 @@ static enum cl_status open_lone(struct cl_weights *w)
 	return s;
 }
 
+/* A GGUF file: its tensors under their Hugging Face names, shapes [rows,
+ * cols] (GGUF lists ne[0], the fastest-varying, first), data in the
+ * mapping cl_gguf owns. */
+static enum cl_status open_gguf(struct cl_weights *w, const char *path)
+{
+	enum cl_status s = cl_gguf_open(path, &w->gguf);
+	if (s)
+		return s;
+	if (!(w->files = calloc(1, sizeof *w->files)) || !(w->files[0].path = strdup(path)))
+		return cl_error(CL_ERR_NOMEM, "%s: out of memory", path);
+	w->nfiles = 1;
+	w->files[0].data = cl_gguf_data(w->gguf);
+	w->files[0].size = cl_gguf_file_size(w->gguf);
+	char arch[64];
+	cl_gguf_arch(w->gguf, arch, sizeof arch);
+	for (int64_t i = 0; i < cl_gguf_n_tensors(w->gguf); i++) {
+		const struct cl_gguf_tensor *t = cl_gguf_tensor_at(w->gguf, i);
+		struct entry e;
+		memset(&e, 0, sizeof e);
+		char buf[256];
+		if (!(e.name = strdup(cl_gguf_hf_name(arch, t->name, buf, sizeof buf))))
+			return cl_error(CL_ERR_NOMEM, "%s: out of memory", path);
+		e.dtype = t->dtype;
+		cl_gguf_ggml_type_name(t->ggml_type, e.stype, sizeof e.stype);
+		e.ndim = t->ndim;
+		for (int d = 0; d < t->ndim; d++)
+			e.shape[d] = (int64_t)t->ne[t->ndim - 1 - d];
+		e.begin = t->offset;
+		e.end = t->offset + t->nbytes;
+		if ((s = add_entry(w, &e))) {
+			free(e.name);
+			return s;
+		}
+		w->bytes += t->nbytes;
+	}
+	return CL_OK;
+}
+
 static int exists(const char *path)
 {
 	struct stat st;
@@ -660,7 +700,13 @@ enum cl_status cl_weights_open(const char *dir, struct cl_weights **out)
 	}
 	struct stat st;
 	enum cl_status s;
-	if (stat(dir, &st) < 0) {
+	char gpath[4200];
+	int gg = cl_gguf_locate(dir, gpath, sizeof gpath);
+	if (gg < 0) {
+		s = CL_ERR_FORMAT;
+	} else if (gg > 0) {
+		s = open_gguf(w, gpath);
+	} else if (stat(dir, &st) < 0) {
 		s = cl_error(CL_ERR_IO, "%s:", dir);
 	} else if (!S_ISDIR(st.st_mode)) {
 		s = open_file(w, dir);
@@ -703,7 +749,13 @@ void cl_weights_free(struct cl_weights *w)
 	free(w->files);
 	free(w->ents);
 	free(w->dir);
+	cl_gguf_free(w->gguf);
 	free(w);
+}
+
+const struct cl_gguf *cl_weights_gguf(const struct cl_weights *w)
+{
+	return w->gguf;
 }
 
 int cl_weights_has(const struct cl_weights *w, const char *name)
@@ -751,7 +803,8 @@ static enum cl_status check(const struct cl_weights *w, const struct entry *e, i
 	const char *path = w->files[e->file].path;
 	if (e->dtype == CL_DTYPE_COUNT)
 		return cl_error(CL_ERR_UNSUPPORTED,
-				"%s: %s: dtype %s is not supported (F32, F16, BF16, or cl-quantize's Q8_0 and Q4_0)",
+				"%s: %s: dtype %s is not supported (F32, F16, BF16, cl-quantize's Q8_0 and Q4_0, "
+				"and GGUF's Q4_1, Q5_0, Q5_1 and Q2_K to Q6_K)",
 				path, e->name, e->stype);
 	if (shape) {
 		int same = ndim == e->ndim;

@@ -44,6 +44,12 @@ struct cl_weights; /* the checkpoint's safetensors files, memory-mapped read-onl
  * file. */
 enum cl_status cl_weights_open(const char *dir, struct cl_weights **out);
 void cl_weights_free(struct cl_weights *w);
+/* dir may instead be a .gguf file, or a directory without config.json
+ * holding one (gguf.h): its tensors then go by their Hugging Face names
+ * ("blk.0.attn_q.weight" as "model.layers.0.self_attn.q_proj.weight") with
+ * shapes [rows, cols], and this gives the file (NULL for safetensors). */
+struct cl_gguf;
+const struct cl_gguf *cl_weights_gguf(const struct cl_weights *w);
 int cl_weights_has(const struct cl_weights *w, const char *name);
 /* Number of tensors, and the total bytes of their data. */
 int64_t cl_weights_count(const struct cl_weights *w);

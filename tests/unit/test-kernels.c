@@ -104,6 +104,72 @@ static void xq_bound(const struct cl_mat *w, const float *x, float *out)
 static const char *const sets[] = {"generic", "avx2", "avx512", "neon"};
 #define NSETS 4
 
+/* Every product of w by 1 to 67 rows of x, on every set, without a pool and
+ * with each of pools[0..3]: within the tolerance of the reference, and the
+ * same bits whatever the threads.  q: the matvec may quantize x to 8 bits. */
+static void check_products(const struct cl_mat *w, int q, struct cl_pool **pools)
+{
+	static const int64_t ns[] = {1, 2, 3, 7, 17, 64, 67};
+	int64_t rows = w->rows, cols = w->cols;
+	for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++) {
+		int64_t n = ns[ni];
+		float *x = malloc((size_t)(n * cols) * 4);
+		float *ref = malloc((size_t)(n * rows) * 4), *tol = malloc((size_t)(n * rows) * 4);
+		float *y = malloc((size_t)(n * rows) * 4), *y1 = malloc((size_t)(n * rows) * 4);
+		fill(x, n * cols);
+		cl_matmul_ref(w, x, n, ref);
+		abs_ref(w, x, n, tol);
+		for (int64_t k = 0; k < n * rows; k++)
+			tol[k] *= 2e-5f;
+		/* One row of x, and the few rows of a batch stepping together (up
+		 * to 4, kernels.c's MV_MULTI), go through the matvec dots, which
+		 * take 8- and 4-bit weights with x quantized to 8 bits. */
+		if (q && n <= 4) {
+			float *xb = malloc((size_t)rows * 4);
+			for (int64_t i = 0; i < n; i++) {
+				xq_bound(w, x + i * cols, xb);
+				for (int64_t k = 0; k < rows; k++)
+					tol[i * rows + k] += xb[k];
+			}
+			free(xb);
+		}
+		for (int s = 0; s < NSETS; s++) {
+			if (cl_kernels_use(sets[s]) != 0)
+				continue;
+			char name[160];
+			snprintf(name, sizeof name, "%s matmul of %s %lld x %lld by %lld rows of x equals the reference",
+				 sets[s], cl_dtype_name(w->dtype), (long long)rows, (long long)cols, (long long)n);
+			t_begin(name);
+			/* Without a pool, then each pool size in turn: the same bits
+			 * every time (a row's sum never depends on which thread or
+			 * how many computed it). */
+			for (int pi = -1; pi < 4; pi++) {
+				struct cl_pool *p = pi < 0 ? NULL : pools[pi];
+				for (int64_t k = 0; k < n * rows; k++)
+					y[k] = NAN;
+				cl_matmul(p, w, x, n, y);
+				if (pi < 0)
+					memcpy(y1, y, (size_t)(n * rows) * 4);
+				else
+					T_CHECK(memcmp(y1, y, (size_t)(n * rows) * 4) == 0,
+						"threads %d: not the bits of the run without a pool", cl_pool_size(p));
+				for (int64_t k = 0; k < n * rows; k++) {
+					float err = fabsf(y[k] - ref[k]);
+					T_CHECK(err <= tol[k] + 1e-30f,
+						"threads %d: y[%lld] = %.9g, reference %.9g (err %.3g, bound %.3g)",
+						cl_pool_size(p), (long long)k, y[k], ref[k], err, tol[k]);
+				}
+			}
+			t_end();
+		}
+		free(x);
+		free(ref);
+		free(tol);
+		free(y);
+		free(y1);
+	}
+}
+
 static void test_matmul(void)
 {
 	static const enum cl_dtype types[] = {CL_DTYPE_F32, CL_DTYPE_F16, CL_DTYPE_BF16, CL_DTYPE_Q8_0,
@@ -113,7 +179,6 @@ static void test_matmul(void)
 	 * and of columns (2048; packed: 256). */
 	static const int64_t fshape[][2] = {{1, 1}, {5, 7}, {31, 33}, {50, 515}, {29, 2061}, {70, 263}};
 	static const int64_t qshape[][2] = {{1, 32}, {7, 96}, {50, 544}, {29, 2080}, {70, 288}};
-	static const int64_t ns[] = {1, 2, 3, 7, 17, 64, 67};
 	static const int nthreads[] = {1, 2, 3, 5};
 	struct cl_pool *pools[4];
 	for (int i = 0; i < 4; i++)
@@ -124,74 +189,68 @@ static void test_matmul(void)
 		int q = t == CL_DTYPE_Q8_0 || t == CL_DTYPE_Q4_0;
 		size_t nshape = q ? sizeof qshape / sizeof *qshape : sizeof fshape / sizeof *fshape;
 		for (size_t si = 0; si < nshape; si++) {
-			int64_t rows = q ? qshape[si][0] : fshape[si][0];
-			int64_t cols = q ? qshape[si][1] : fshape[si][1];
 			struct cl_mat w;
-			void *wdata = make_mat(t, rows, cols, &w);
-			for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++) {
-				int64_t n = ns[ni];
-				float *x = malloc((size_t)(n * cols) * 4);
-				float *ref = malloc((size_t)(n * rows) * 4), *tol = malloc((size_t)(n * rows) * 4);
-				float *y = malloc((size_t)(n * rows) * 4), *y1 = malloc((size_t)(n * rows) * 4);
-				fill(x, n * cols);
-				cl_matmul_ref(&w, x, n, ref);
-				abs_ref(&w, x, n, tol);
-				for (int64_t k = 0; k < n * rows; k++)
-					tol[k] *= 2e-5f;
-				/* One row of x, and the few rows of a batch stepping
-				 * together (up to 4, kernels.c's MV_MULTI), go through
-				 * the matvec dots, which take 8- and 4-bit weights with
-				 * x quantized to 8 bits. */
-				if (q && n <= 4) {
-					float *xb = malloc((size_t)rows * 4);
-					for (int64_t i = 0; i < n; i++) {
-						xq_bound(&w, x + i * cols, xb);
-						for (int64_t k = 0; k < rows; k++)
-							tol[i * rows + k] += xb[k];
-					}
-					free(xb);
-				}
-				for (int s = 0; s < NSETS; s++) {
-					if (cl_kernels_use(sets[s]) != 0)
-						continue;
-					char name[160];
-					snprintf(name, sizeof name,
-						 "%s matmul of %s %lld x %lld by %lld rows of x equals the reference",
-						 sets[s], cl_dtype_name(t), (long long)rows, (long long)cols,
-						 (long long)n);
-					t_begin(name);
-					/* Without a pool, then each pool size in turn: the
-					 * same bits every time (a row's sum never depends on
-					 * which thread or how many computed it). */
-					for (int pi = -1; pi < 4; pi++) {
-						struct cl_pool *p = pi < 0 ? NULL : pools[pi];
-						for (int64_t k = 0; k < n * rows; k++)
-							y[k] = NAN;
-						cl_matmul(p, &w, x, n, y);
-						if (pi < 0)
-							memcpy(y1, y, (size_t)(n * rows) * 4);
-						else
-							T_CHECK(memcmp(y1, y, (size_t)(n * rows) * 4) == 0,
-								"threads %d: not the bits of the run without a pool",
-								cl_pool_size(p));
-						for (int64_t k = 0; k < n * rows; k++) {
-							float err = fabsf(y[k] - ref[k]);
-							T_CHECK(err <= tol[k] + 1e-30f,
-								"threads %d: y[%lld] = %.9g, reference %.9g (err %.3g, bound %.3g)",
-								cl_pool_size(p), (long long)k, y[k], ref[k], err,
-								tol[k]);
-						}
-					}
-					t_end();
-				}
-				free(x);
-				free(ref);
-				free(tol);
-				free(y);
-				free(y1);
-			}
+			void *wdata = make_mat(t, q ? qshape[si][0] : fshape[si][0], q ? qshape[si][1] : fshape[si][1], &w);
+			check_products(&w, q, pools);
 			free(wdata);
 		}
+	}
+	for (int i = 0; i < 4; i++)
+		cl_pool_free(pools[i]);
+}
+
+/* GGUF's other block types, which cl reads but does not make: random bytes,
+ * with each f16 scale set to a modest value (random bits there could be
+ * infinities).  Where a type's blocks hold its f16 fields: */
+static const struct {
+	enum cl_dtype t;
+	int at[2]; /* byte offsets of its f16 fields, -1: none */
+} gguf_f16s[] = {
+	{CL_DTYPE_Q4_1, {0, 2}},    {CL_DTYPE_Q5_0, {0, -1}}, {CL_DTYPE_Q5_1, {0, 2}},
+	{CL_DTYPE_Q2_K, {80, 82}},  {CL_DTYPE_Q3_K, {108, -1}}, {CL_DTYPE_Q4_K, {0, 2}},
+	{CL_DTYPE_Q5_K, {0, 2}},    {CL_DTYPE_Q6_K, {208, -1}},
+};
+
+static void test_gguf_types(void)
+{
+	/* Rows of one to nine super-blocks; past one tile of columns (2048)
+	 * and of rows (24, packed 64). */
+	static const int64_t shape[][2] = {{1, 256}, {7, 512}, {29, 2304}, {70, 256}};
+	static const int nthreads[] = {1, 2, 3, 5};
+	struct cl_pool *pools[4];
+	for (int i = 0; i < 4; i++)
+		pools[i] = cl_pool_new(nthreads[i]);
+	for (size_t ti = 0; ti < sizeof gguf_f16s / sizeof *gguf_f16s; ti++) {
+		enum cl_dtype t = gguf_f16s[ti].t;
+		int nb = cl_dtype_block(t);
+		size_t bb = cl_dtype_size(t, nb);
+		for (size_t si = 0; si < sizeof shape / sizeof *shape; si++) {
+			int64_t rows = shape[si][0], cols = shape[si][1];
+			size_t nblk = (size_t)(rows * cols / nb);
+			unsigned char *data = malloc(nblk * bb);
+			for (size_t i = 0; i < nblk * bb; i++)
+				data[i] = (unsigned char)(frand() * 128 + 128);
+			for (size_t b = 0; b < nblk; b++)
+				for (int f = 0; f < 2; f++)
+					if (gguf_f16s[ti].at[f] >= 0) {
+						uint16_t h = cl_f32_to_f16(frand() * 0.05f);
+						memcpy(data + b * bb + gguf_f16s[ti].at[f], &h, 2);
+					}
+			struct cl_mat w = {.data = data, .dtype = t, .rows = rows, .cols = cols};
+			check_products(&w, 0, pools);
+			free(data);
+		}
+		/* cl computes these but does not make them. */
+		float one[256] = {0};
+		struct cl_mat src = {.data = one, .dtype = CL_DTYPE_F32, .rows = 1, .cols = 256}, dst;
+		void *owned = NULL;
+		char name[96];
+		snprintf(name, sizeof name, "converting to %s is refused with a message", cl_dtype_name(t));
+		t_begin(name);
+		T_CHECK(cl_mat_convert(&src, t, &dst, &owned) == CL_ERR_UNSUPPORTED && !owned &&
+				strstr(cl_errmsg(), "does not make it"),
+			"%s", cl_errmsg());
+		t_end();
 	}
 	for (int i = 0; i < 4; i++)
 		cl_pool_free(pools[i]);
@@ -569,6 +628,7 @@ int main(void)
 		t_skip(name, "this CPU or build lacks them; not checked here");
 	}
 	test_matmul();
+	test_gguf_types();
 	test_small_batch();
 	test_unaligned();
 	test_quantize();
