@@ -21,6 +21,7 @@
 
 #include <cJSON.h>
 
+#include "gguf.h"
 #include "tok.h"
 #include "unicode_tab.h"
 
@@ -938,6 +939,36 @@ static int file_exists(const char *p)
 	return stat(p, &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
+/* The end of loading either way: on failure undo it all, else the tables
+ * that encoding needs and the backend's functions. */
+static enum cl_status finish(struct load *L, enum cl_status st)
+{
+	struct cl_tokenizer *t = L->t;
+	free(L->cat);
+	if (st) {
+		if (t->pieces)
+			for (int32_t i = 0; i < t->n_vocab; i++)
+				free(t->pieces[i]);
+		free(t->pieces);
+		free(t->control);
+		impl_free(L->b);
+		t->pieces = NULL;
+		t->control = NULL;
+		t->impl = NULL;
+		t->n_vocab = 0;
+		return st;
+	}
+	for (int32_t k = 0; k < L->b->n_special; k++) {
+		unsigned char c = (unsigned char)t->pieces[L->b->special[k]][0];
+		L->b->special_first[c >> 3] |= (unsigned char)(1u << (c & 7));
+	}
+	t->bos = t->eos = vocab_find(t, "<|endoftext|>", 13);
+	t->encode = bpe_encode;
+	t->decode = bpe_decode;
+	t->free = bpe_free;
+	return CL_OK;
+}
+
 enum cl_status cl_bpe_load(const char *dir, struct cl_tokenizer *t)
 {
 	char a[4096], m[4096];
@@ -970,27 +1001,84 @@ enum cl_status cl_bpe_load(const char *dir, struct cl_tokenizer *t)
 			st = load_tokenizer_json(&L, dir);
 		}
 	}
-	free(L.cat);
-	if (st) {
-		if (t->pieces)
-			for (int32_t i = 0; i < t->n_vocab; i++)
-				free(t->pieces[i]);
-		free(t->pieces);
-		free(t->control);
-		impl_free(L.b);
-		t->pieces = NULL;
-		t->control = NULL;
-		t->impl = NULL;
-		t->n_vocab = 0;
+	return finish(&L, st);
+}
+
+/* A GGUF file's tokenizer.ggml.tokens, token_type and merges ("A B" strings,
+ * by rank), as llama.cpp's converter writes GPT-2's vocab.json and
+ * merges.txt; CONTROL (3) and USER_DEFINED (4) tokens are the added ones. */
+static enum cl_status load_gguf(struct load *L, const struct cl_gguf *g)
+{
+	struct cl_tokenizer *t = L->t;
+	const struct cl_gguf_kv *tokens, *types, *merges;
+	struct cl_gguf_str *s = NULL;
+	enum cl_status st;
+	if ((st = cl_gguf_arr(g, "tokenizer.ggml.tokens", 1, CL_GGUF_STRING, -1, &tokens)))
+		return st;
+	if (tokens->n < 1 || tokens->n > MAX_VOCAB)
+		return cl_error(CL_ERR_FORMAT, "%s: tokenizer.ggml.tokens: %llu tokens (1 to %d)", L->path,
+				(unsigned long long)tokens->n, MAX_VOCAB);
+	int32_t n = (int32_t)tokens->n;
+	types = cl_gguf_find(g, "tokenizer.ggml.token_type");
+	if (types && (types->type != CL_GGUF_ARRAY || types->n != (uint64_t)n ||
+		      (types->arr_type != CL_GGUF_I32 && types->arr_type != CL_GGUF_U32)))
+		return cl_error(CL_ERR_FORMAT, "%s: tokenizer.ggml.token_type: expected %d integers (one per token)",
+				L->path, n);
+	if ((st = cl_gguf_arr(g, "tokenizer.ggml.merges", 1, CL_GGUF_STRING, -1, &merges)) ||
+	    (st = cl_gguf_arr_str(g, tokens, &s)))
+		return st;
+	t->n_vocab = n;
+	t->pieces = calloc((size_t)n, sizeof *t->pieces);
+	t->control = calloc((size_t)n, 1);
+	L->b->special = malloc((size_t)n * sizeof *L->b->special);
+	if (!t->pieces || !t->control || !L->b->special) {
+		free(s);
+		return cl_error(CL_ERR_NOMEM, "%s: out of memory", L->path);
+	}
+	for (int32_t i = 0; i < n; i++) {
+		if (memchr(s[i].p, 0, (size_t)s[i].n) || !(t->pieces[i] = strndup(s[i].p, (size_t)s[i].n))) {
+			free(s);
+			return t->pieces[i] ? cl_error(CL_ERR_NOMEM, "%s: out of memory", L->path)
+					    : cl_error(CL_ERR_FORMAT, "%s: tokenizer.ggml.tokens[%d]: a NUL byte", L->path, i);
+		}
+		int64_t type = types ? cl_gguf_arr_int(types, (uint64_t)i) : 1;
+		if ((type == 3 || type == 4) && s[i].n) {
+			t->control[i] = type == 3;
+			L->b->special[L->b->n_special++] = i;
+		}
+	}
+	free(s);
+	s = NULL;
+	if ((st = build_tables(L)) || (st = cl_gguf_arr_str(g, merges, &s)))
+		return st;
+	if ((st = merges_alloc(L, (size_t)merges->n))) {
+		free(s);
 		return st;
 	}
-	for (int32_t k = 0; k < L.b->n_special; k++) {
-		unsigned char c = (unsigned char)t->pieces[L.b->special[k]][0];
-		L.b->special_first[c >> 3] |= (unsigned char)(1u << (c & 7));
+	char where[64];
+	for (uint64_t k = 0; k < merges->n && !st; k++) {
+		const char *a = s[k].p, *sp = memchr(a, ' ', (size_t)s[k].n);
+		size_t len = (size_t)s[k].n;
+		snprintf(where, sizeof where, "tokenizer.ggml.merges[%llu]", (unsigned long long)k);
+		if (!sp || sp == a || sp + 1 == a + len || memchr(sp + 1, ' ', (size_t)(a + len - sp - 1)) ||
+		    memchr(a, 0, len))
+			st = cl_error(CL_ERR_FORMAT, "%s: %s: expected two tokens separated by one space", L->path,
+				      where);
+		else
+			st = merge_add(L, a, (size_t)(sp - a), sp + 1, (size_t)(a + len - sp - 1), where);
 	}
-	t->bos = t->eos = vocab_find(t, "<|endoftext|>", 13);
-	t->encode = bpe_encode;
-	t->decode = bpe_decode;
-	t->free = bpe_free;
-	return CL_OK;
+	free(s);
+	return st;
+}
+
+enum cl_status cl_bpe_load_gguf(const struct cl_gguf *g, struct cl_tokenizer *t)
+{
+	struct load L = {.path = cl_gguf_path(g), .t = t, .vocab_what = "tokenizer.ggml.tokens: "};
+	if (!(L.b = calloc(1, sizeof *L.b)))
+		return cl_error(CL_ERR_NOMEM, "%s: out of memory", L.path);
+	t->impl = L.b;
+	t->pieces = NULL;
+	t->control = NULL;
+	t->n_vocab = 0;
+	return finish(&L, load_gguf(&L, g));
 }

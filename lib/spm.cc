@@ -131,13 +131,17 @@ void spm_free(struct cl_tokenizer *t)
 
 } // namespace
 
-extern "C" enum cl_status cl_spm_load(const char *file, struct cl_tokenizer *t)
+/* The processor from a file, or (proto non-NULL) from a serialized
+ * ModelProto that `file` names in messages. */
+static enum cl_status spm_load(const char *file, const void *proto, size_t proto_len, struct cl_tokenizer *t)
 {
 	spm *m = new (std::nothrow) spm;
 	if (!m)
 		return cl_error(CL_ERR_NOMEM, "%s: out of memory", file);
 	try {
-		auto st = m->sp.Load(file);
+		auto st = proto ? m->sp.LoadFromSerializedProto(
+					  std::string(static_cast<const char *>(proto), proto_len))
+				: m->sp.Load(file);
 		if (!st.ok()) {
 			std::string msg = st.ToString();
 			delete m;
@@ -217,4 +221,14 @@ extern "C" enum cl_status cl_spm_load(const char *file, struct cl_tokenizer *t)
 	t->decode = spm_decode;
 	t->free = spm_free;
 	return CL_OK;
+}
+
+extern "C" enum cl_status cl_spm_load(const char *file, struct cl_tokenizer *t)
+{
+	return spm_load(file, nullptr, 0, t);
+}
+
+extern "C" enum cl_status cl_spm_load_proto(const void *proto, size_t n, const char *name, struct cl_tokenizer *t)
+{
+	return spm_load(name, proto, n, t);
 }

@@ -26,10 +26,18 @@ struct cl_tokenizer {
 	void (*free)(struct cl_tokenizer *t);
 };
 
+struct cl_gguf;
+
 /* Backends fill *t (pieces, control, n_vocab, bos, eos, impl and the three
  * functions); tokenizer.c computes the fingerprint. */
 enum cl_status cl_spm_load(const char *file, struct cl_tokenizer *t);  /* tokenizer.model */
+/* The same from a serialized ModelProto (gguf_tok.c builds one); `name`
+ * for messages. */
+enum cl_status cl_spm_load_proto(const void *proto, size_t n, const char *name, struct cl_tokenizer *t);
+/* A GGUF file's tokenizer (tokenizer.ggml.*), by either backend. */
+enum cl_status cl_gguf_tokenizer(const struct cl_gguf *g, struct cl_tokenizer *t);
 /* GPT-2 byte-level BPE: `dir` holding tokenizer.json, or vocab.json + merges.txt. */
 enum cl_status cl_bpe_load(const char *dir, struct cl_tokenizer *t);
+enum cl_status cl_bpe_load_gguf(const struct cl_gguf *g, struct cl_tokenizer *t);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gguf.h"
 #include "tok.h"
 
 static int is_file(const char *p)
@@ -50,7 +51,15 @@ enum cl_status cl_tokenizer_load(const char *path, struct cl_tokenizer **out)
 	if (!t)
 		return cl_error(CL_ERR_NOMEM, "%s: out of memory", path);
 	t->bos = t->eos = -1;
-	if (is_dir(path)) {
+	int gg = cl_gguf_locate(path, buf, sizeof buf);
+	if (gg < 0) {
+		st = CL_ERR_FORMAT;
+	} else if (gg > 0) {
+		struct cl_gguf *g = NULL;
+		if (!(st = cl_gguf_open(buf, &g)))
+			st = cl_gguf_tokenizer(g, t);
+		cl_gguf_free(g);
+	} else if (is_dir(path)) {
 		snprintf(buf, sizeof buf, "%s/tokenizer.model", path);
 		if (is_file(buf)) {
 			st = cl_spm_load(buf, t);

@@ -56,7 +56,17 @@ static int ids_equal(const cJSON *arr, const int32_t *ids, size_t n)
 	return 1;
 }
 
-static void vectors(const char *td, const char *model, const char *jsonl, const char *label)
+/* Whether remove_extra_whitespaces could change s: a leading or trailing
+ * space, two in a row, or U+2581 (SentencePiece's own space, in text). */
+static int collapses(const char *s)
+{
+	size_t n = strlen(s);
+	return n && (s[0] == ' ' || s[n - 1] == ' ' || strstr(s, "  ") || strstr(s, "\xe2\x96\x81"));
+}
+
+/* skip_ws: leave out the vectors that collapses() (a GGUF file does not say
+ * whether its SentencePiece model collapsed spaces; Llama's did not). */
+static void vectors_of(const char *td, const char *model, const char *jsonl, const char *label, int skip_ws)
 {
 	char path[1024], name[256];
 	snprintf(path, sizeof path, "%s/%s", td, model);
@@ -69,7 +79,7 @@ static void vectors(const char *td, const char *model, const char *jsonl, const 
 	}
 	snprintf(path, sizeof path, "%s/%s", td, jsonl);
 	char *all = slurp(path, NULL);
-	int total = 0, enc_ok = 0, bos_ok = 0, dec_ok = 0;
+	int total = 0, enc_ok = 0, bos_ok = 0, dec_ok = 0, left = 0;
 	snprintf(name, sizeof name, "%s: ids equal SentencePiece's on every vector", label);
 	t_begin(name);
 	for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
@@ -78,6 +88,11 @@ static void vectors(const char *td, const char *model, const char *jsonl, const 
 		const char *vn = cJSON_GetObjectItem(o, "name")->valuestring;
 		size_t len = strlen(text->valuestring), n;
 		int32_t *ids;
+		if (skip_ws && collapses(text->valuestring)) {
+			left++;
+			cJSON_Delete(o);
+			continue;
+		}
 		total++;
 		T_CHECK(cl_tokenizer_encode(t, text->valuestring, len, 0, &ids, &n) == CL_OK, "%s: encode", vn);
 		if (ids_equal(cJSON_GetObjectItem(o, "ids"), ids, n))
@@ -101,16 +116,22 @@ static void vectors(const char *td, const char *model, const char *jsonl, const 
 		free(ids);
 		cJSON_Delete(o);
 	}
-	T_CHECK(total == 43, "expected 43 vectors, read %d", total);
+	T_CHECK(total + left == 43 && total >= 20, "expected 43 vectors, read %d (%d left out)", total + left, left);
 	t_end();
-	printf("# %s: %d/%d ids, %d/%d with BOS, %d/%d decoded as SentencePiece decodes\n", label, enc_ok, total,
+	printf("# %s: %d/%d ids, %d/%d with BOS, %d/%d decoded as SentencePiece decodes", label, enc_ok, total,
 	       bos_ok, total, dec_ok, total);
+	printf(left ? " (%d with runs of spaces left out)\n" : "\n", left);
 	snprintf(name, sizeof name, "%s: streaming decode equals SentencePiece's decode on every vector", label);
 	t_begin(name);
 	T_CHECK(dec_ok == total, "%d of %d", dec_ok, total);
 	t_end();
 	free(all);
 	cl_tokenizer_free(t);
+}
+
+static void vectors(const char *td, const char *model, const char *jsonl, const char *label)
+{
+	vectors_of(td, model, jsonl, label, 0);
 }
 
 static void specials(const char *td)
@@ -206,6 +227,14 @@ int main(void)
 	vectors(td, "llama2-tokenizer/tokenizer.model", "llama2-tokenizer/llama2_tokenizer_vectors.jsonl",
 		"Llama 2 tokenizer");
 	vectors(td, "stories260K/tok512.model", "stories260K/tok512_tokenizer_vectors.jsonl", "tok512");
+	/* The same vocabularies as llama.cpp's converter copied them into GGUF
+	 * metadata, rebuilt as SentencePiece models (lib/gguf_tok.c). */
+	vectors(td, "gguf/synthetic-codellama-like-f16.gguf", "llama2-tokenizer/llama2_tokenizer_vectors.jsonl",
+		"Llama 2 tokenizer from GGUF metadata");
+	/* tok512.model collapses runs of spaces (remove_extra_whitespaces),
+	 * which its GGUF does not record. */
+	vectors_of(td, "gguf/kq/kq-tiny-Q4_K_M.gguf", "stories260K/tok512_tokenizer_vectors.jsonl",
+		   "tok512 from GGUF metadata", 1);
 	specials(td);
 	return t_exit();
 }
