@@ -371,6 +371,95 @@ AVX2 float cl_avx2_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
 	return hsum(_mm256_add_ps(s0, s1)) - 8 * off;
 }
 
+/* The k-quants against x at 8 bits.  A Q4_K / Q5_K sub-block of 32 is one
+ * block of x: Σ w·x = d·sc·xd·Σ q·q' - dmin·mn·xs (xs = xd·Σ q', struct
+ * cl_xq's s), q unsigned (0-15, 0-31), so maddubs takes it as it is.  A
+ * Q6_K block of x holds two sub-blocks of 16, q - 32 in -32..31: maddubs of
+ * q (0-63) less maddubs of 32, each half of the sum weighted by its own
+ * int8 scale in one madd. */
+/* Q4_K (five 0) or Q5_K (five 1): their layouts differ by Q5_K's 32 bytes
+ * of fifth bits before the nibbles. */
+AVX2_INLINE float dotq_q45_k(const unsigned char *b, const struct cl_xq *x, int64_t cols, int five)
+{
+	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+	const size_t bb = five ? 176 : 144;
+	__m256 acc = _mm256_setzero_ps();
+	float mins = 0;
+	for (int64_t i = 0; i < cols / 256; i++, b += bb) {
+		PREFETCH(b);
+		float d = load_scale(b), dmin = load_scale(b + 2);
+		const unsigned char *qs = b + (five ? 48 : 16);
+		const int8_t *xq = x->q + i * 256;
+		const float *xd = x->d + i * 8, *xs = x->s + i * 8;
+		__m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+#pragma GCC unroll 4
+		for (int p = 0; p < 4; p++) {
+			int sc0, mn0, sc1, mn1;
+			cl_k4_scale_min(2 * p, b + 4, &sc0, &mn0);
+			cl_k4_scale_min(2 * p + 1, b + 4, &sc1, &mn1);
+			__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+			__m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+			if (five) {
+				lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+				hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
+				qh = _mm256_srli_epi16(qh, 2);
+			}
+			__m256 s0 = dot_u8s8(lo, _mm256_loadu_si256((const __m256i *)(xq + 64 * p)));
+			__m256 s1 = dot_u8s8(hi, _mm256_loadu_si256((const __m256i *)(xq + 64 * p + 32)));
+			acc = _mm256_fmadd_ps(s0, _mm256_set1_ps(d * (float)sc0 * xd[2 * p]), acc);
+			acc = _mm256_fmadd_ps(s1, _mm256_set1_ps(d * (float)sc1 * xd[2 * p + 1]), acc);
+			mins += dmin * (float)mn0 * xs[2 * p] + dmin * (float)mn1 * xs[2 * p + 1];
+		}
+	}
+	return hsum(acc) - mins;
+}
+
+AVX2 float cl_avx2_dotq_q4_k(const void *w, const struct cl_xq *x, int64_t cols)
+{
+	return dotq_q45_k(w, x, cols, 0);
+}
+
+AVX2 float cl_avx2_dotq_q5_k(const void *w, const struct cl_xq *x, int64_t cols)
+{
+	return dotq_q45_k(w, x, cols, 1);
+}
+
+AVX2 float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols)
+{
+	const unsigned char *b = w;
+	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t i = 0; i < cols / 256; i++, b += 210) {
+		PREFETCH(b);
+		float d = load_scale(b + 208);
+		const int8_t *sc = (const int8_t *)(b + 192);
+		for (int h = 0; h < 2; h++) {
+			const unsigned char *ql = b + 64 * h, *qhp = b + 128 + 32 * h;
+			__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+			__m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+			__m256i qh = _mm256_loadu_si256((const __m256i *)qhp);
+			__m256i q[4] = {
+				_mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+				_mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30)),
+				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+						_mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
+			};
+#pragma GCC unroll 4
+			for (int g = 0; g < 4; g++) {
+				int xb = i * 8 + 4 * h + g;
+				__m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + (int64_t)xb * 32));
+				__m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[g], xv), _mm256_maddubs_epi16(k32, xv));
+				const int8_t *s2 = sc + 8 * h + 2 * g;
+				__m256i scv = _mm256_set_m128i(_mm_set1_epi16(s2[1]), _mm_set1_epi16(s2[0]));
+				acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, scv)),
+						      _mm256_set1_ps(d * x->d[xb]), acc);
+			}
+		}
+	}
+	return hsum(acc);
+}
+
 /* ------------------------------------------------ quantizing weights --- */
 /* Bit for bit as cl_quant_q8_0_c / cl_quant_q4_0_c: the same f32 operations
  * in the same order (the build's -std=c11 keeps the compiler from fusing a
@@ -673,7 +762,9 @@ const struct cl_kern cl_kern_avx2 = {
 	.dot_f32 = avx2_dot_f32,
 	.axpy_f32 = avx2_axpy_f32,
 	.quant_x = cl_avx2_quant_x,
-	.dotq = {[CL_DTYPE_Q8_0] = cl_avx2_dotq_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_dotq_q4_0},
+	.dotq = {[CL_DTYPE_Q8_0] = cl_avx2_dotq_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_dotq_q4_0,
+		 [CL_DTYPE_Q4_K] = cl_avx2_dotq_q4_k, [CL_DTYPE_Q5_K] = cl_avx2_dotq_q5_k,
+		 [CL_DTYPE_Q6_K] = cl_avx2_dotq_q6_k},
 	.quant_row = {[CL_DTYPE_Q8_0] = cl_avx2_quant_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_quant_q4_0},
 };
 #endif

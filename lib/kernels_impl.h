@@ -87,10 +87,30 @@ float cl_avx2_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t cols);
 float cl_avx2_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t cols);
 void cl_avx2_quant_q8_0(const float *x, int64_t n, unsigned char *out);
 void cl_avx2_quant_q4_0(const float *x, int64_t n, unsigned char *out);
+/* The k-quants' dots with x at 8 bits (every sub-block of 32 or 16 lies in
+ * one block of x); the AVX-512 tables take them too. */
+float cl_avx2_dotq_q4_k(const void *w, const struct cl_xq *x, int64_t cols);
+float cl_avx2_dotq_q5_k(const void *w, const struct cl_xq *x, int64_t cols);
+float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols);
 #endif
 #if defined(__aarch64__)
 extern const struct cl_kern cl_kern_neon;
 #endif
+
+/* Sub-block j's (0-7) 6-bit scale and min of a Q4_K / Q5_K super-block's
+ * 12 scale bytes q: the first four in the low 6 bits of bytes 0-3 (scales)
+ * and 4-7 (mins), the last four from the nibbles of bytes 8-11 and the top
+ * two bits of bytes 0-7. */
+static inline void cl_k4_scale_min(int j, const unsigned char *q, int *sc, int *mn)
+{
+	if (j < 4) {
+		*sc = q[j] & 63;
+		*mn = q[j + 4] & 63;
+	} else {
+		*sc = (q[j + 4] & 15) | (q[j - 4] >> 6) << 4;
+		*mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+	}
+}
 
 static inline float cl_load_f16(const void *p)
 {

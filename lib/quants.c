@@ -33,20 +33,6 @@ static float h16(const unsigned char *p)
 	return cl_load_f16(p);
 }
 
-/* Sub-block j's 6-bit scale and min of Q4_K / Q5_K: the first four in the
- * low 6 bits of bytes 0-3 (scales) and 4-7 (mins), the last four from the
- * nibbles of bytes 8-11 with the top two bits of bytes 0-7. */
-static void scale_min_k4(int j, const unsigned char *q, int *sc, int *mn)
-{
-	if (j < 4) {
-		*sc = q[j] & 63;
-		*mn = q[j + 4] & 63;
-	} else {
-		*sc = (q[j + 4] & 15) | (q[j - 4] >> 6) << 4;
-		*mn = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
-	}
-}
-
 static void q4_1(const unsigned char *b, float *y)
 {
 	float d = h16(b), m = h16(b + 2);
@@ -118,9 +104,9 @@ static void q45_k(const unsigned char *b, float *y, int five)
 	int u = 1;
 	for (int j = 0; j < 8; j += 2, q += 32, u <<= 2) {
 		int sc, mn;
-		scale_min_k4(j, s, &sc, &mn);
+		cl_k4_scale_min(j, s, &sc, &mn);
 		float d1 = d * (float)sc, m1 = dmin * (float)mn;
-		scale_min_k4(j + 1, s, &sc, &mn);
+		cl_k4_scale_min(j + 1, s, &sc, &mn);
 		float d2 = d * (float)sc, m2 = dmin * (float)mn;
 		for (int l = 0; l < 32; l++)
 			*y++ = d1 * (float)((q[l] & 15) + (five && (qh[l] & u) ? 16 : 0)) - m1;
