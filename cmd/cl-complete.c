@@ -38,7 +38,8 @@ static void usage(int code)
 		"  -m DIR           model directory (default: $CL_MODEL or the model that ships)\n"
 		"  --threads N      threads of cl-forward (default: the cores available)\n"
 		"  --ctx N          positions per sequence (cl-forward --ctx)\n"
-		"  --quantize TYPE  convert weights at load: f16, bf16, q8_0 or q4_0\n"
+		"  --quantize TYPE  convert weights at load: f16, bf16, q8_0, q4_0,\n"
+		"                  q4_k or q6_k\n"
 		"  --kv-type T      KV caches in f32 (default) or f16 (cl-forward --kv-type)\n"
 		"  --truncate       a prompt longer than the context loses its start (keeping\n"
 		"                   BOS) instead of being refused\n"
@@ -750,8 +751,8 @@ static int json_main(void)
 			o.kv_f16 = !strcmp(fwd.v[k + 1], "f16");
 		else if (!strcmp(fwd.v[k], "--quantize")) {
 			enum cl_dtype t;
-			if (cl_dtype_parse(fwd.v[k + 1], &t) || t == CL_DTYPE_F32)
-				die(EXIT_USAGE, "--quantize: expected f16, bf16, q8_0 or q4_0, got '%s'", fwd.v[k + 1]);
+			if (cl_dtype_parse(fwd.v[k + 1], &t) || t == CL_DTYPE_F32 || !cl_dtype_makeable(t))
+				die(EXIT_USAGE, "--quantize: expected " CL_DTYPE_MAKEABLE ", got '%s'", fwd.v[k + 1]);
 			o.quantize = (int)t;
 		}
 	}

@@ -14,7 +14,7 @@ static void usage(int code)
 		"that loads without converting and gives the logits --quantize TYPE gives.\n"
 		"Llama-family checkpoints.\n"
 		"  -m DIR        model directory (default: $CL_MODEL or the model that ships)\n"
-		"  --type TYPE   f16, bf16, q8_0 or q4_0\n"
+		"  --type TYPE   f16, bf16, q8_0, q4_0, q4_k or q6_k\n"
 		"  --threads N   threads for loading (default: the cores available)\n"
 		"  --progress    show progress (default: when standard error is a terminal)\n"
 		"  -h, --help    this help\n",
@@ -38,8 +38,8 @@ int main(int argc, char **argv)
 			model = v;
 		else if ((v = opt_arg(argc, argv, &i, "--type"))) {
 			enum cl_dtype t;
-			if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32)
-				die(EXIT_USAGE, "--type: expected f16, bf16, q8_0 or q4_0, got '%s'", v);
+			if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32 || !cl_dtype_makeable(t))
+				die(EXIT_USAGE, "--type: expected " CL_DTYPE_MAKEABLE ", got '%s'", v);
 			opts.quantize = (int)t;
 		} else if ((v = opt_arg(argc, argv, &i, "--threads")))
 			opts.threads = (int)opt_long("--threads", v, 1, 256);
@@ -53,7 +53,7 @@ int main(int argc, char **argv)
 			out = a;
 	}
 	if (opts.quantize < 0)
-		die(EXIT_USAGE, "--type is required (f16, bf16, q8_0 or q4_0)");
+		die(EXIT_USAGE, "--type is required (" CL_DTYPE_MAKEABLE ")");
 	if (!out)
 		die(EXIT_USAGE, "no output directory (see --help)");
 	if (!model)

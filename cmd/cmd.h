@@ -166,8 +166,8 @@ __attribute__((unused)) static int model_opt(int argc, char **argv, int *i, stru
 	if ((v = opt_arg(argc, argv, i, "--threads"))) {
 		o->threads = (int)opt_long("--threads", v, 1, 1024);
 	} else if ((v = opt_arg(argc, argv, i, "--quantize"))) {
-		if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32)
-			die(EXIT_USAGE, "--quantize: expected f16, bf16, q8_0 or q4_0, got '%s'", v);
+		if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32 || !cl_dtype_makeable(t))
+			die(EXIT_USAGE, "--quantize: expected " CL_DTYPE_MAKEABLE ", got '%s'", v);
 		o->quantize = (int)t;
 	} else if ((v = opt_arg(argc, argv, i, "--kv-type"))) {
 		if (strcmp(v, "f32") && strcmp(v, "f16"))

@@ -122,6 +122,10 @@ enum cl_dtype {
 };
 const char *cl_dtype_name(enum cl_dtype t);              /* "f32", "q8_0", ... */
 int cl_dtype_parse(const char *s, enum cl_dtype *out);   /* 0 on success */
+/* Whether cl converts weights to t (--quantize, cl-quantize --type): f32,
+ * f16, bf16, q8_0, q4_0, q4_k, q6_k; the other GGUF types it reads only. */
+int cl_dtype_makeable(enum cl_dtype t);
+#define CL_DTYPE_MAKEABLE "f16, bf16, q8_0, q4_0, q4_k or q6_k"
 /* Bytes taken by `n` elements (n a multiple of the block for block types:
  * cl_dtype_block). */
 size_t cl_dtype_size(enum cl_dtype t, int64_t n);

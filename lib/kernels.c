@@ -338,7 +338,8 @@ const struct cl_kern cl_kern_generic = {
 	.gemm = gen_gemm,
 	.dot_f32 = gen_dot_f32,
 	.axpy_f32 = gen_axpy_f32,
-	.quant_row = {[CL_DTYPE_Q8_0] = cl_quant_q8_0_c, [CL_DTYPE_Q4_0] = cl_quant_q4_0_c},
+	.quant_row = {[CL_DTYPE_Q8_0] = cl_quant_q8_0_c, [CL_DTYPE_Q4_0] = cl_quant_q4_0_c,
+		      [CL_DTYPE_Q4_K] = cl_quant_q4_k_c, [CL_DTYPE_Q6_K] = cl_quant_q6_k_c},
 };
 
 /* ------------------------------------------------------------- dispatch --- */
@@ -358,6 +359,8 @@ static void kern_set(const struct cl_kern *k)
 			kern_live.dot[t] = cl_kern_generic.dot[t];
 		if (!kern_live.row_f32[t])
 			kern_live.row_f32[t] = cl_kern_generic.row_f32[t];
+		if (!kern_live.quant_row[t])
+			kern_live.quant_row[t] = cl_kern_generic.quant_row[t];
 	}
 	kern_cur = &kern_live;
 }
@@ -779,11 +782,11 @@ enum cl_status cl_mat_convert(const struct cl_mat *src, enum cl_dtype to, struct
 		return cl_error(CL_ERR_UNSUPPORTED, "convert: unknown target type %d", (int)to);
 	if (cl_dtype_block(to) > 1 && !cl_kern_generic.quant_row[to])
 		return cl_error(CL_ERR_UNSUPPORTED, "convert: %s: cl computes this type as GGUF files hold it but "
-				"does not make it (f32, f16, bf16, q8_0, q4_0)", cl_dtype_name(to));
-	if ((to == CL_DTYPE_Q8_0 || to == CL_DTYPE_Q4_0) && src->cols % QK != 0)
+				"does not make it (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)", cl_dtype_name(to));
+	if (src->cols % cl_dtype_block(to) != 0)
 		return cl_error(CL_ERR_UNSUPPORTED,
 				"convert: %s needs a multiple of %d columns, the matrix has %lld",
-				cl_dtype_name(to), QK, (long long)src->cols);
+				cl_dtype_name(to), cl_dtype_block(to), (long long)src->cols);
 	if (src->rows < 0 || src->cols <= 0)
 		return cl_error(CL_ERR_RANGE, "convert: bad shape %lld x %lld", (long long)src->rows,
 				(long long)src->cols);
@@ -810,9 +813,7 @@ enum cl_status cl_mat_convert(const struct cl_mat *src, enum cl_dtype to, struct
 				memcpy(o + 2 * k, &h, 2);
 			}
 			break;
-		case CL_DTYPE_Q8_0:
-		case CL_DTYPE_Q4_0: kk->quant_row[to](tmp, src->cols, o); break;
-		default: break;
+		default: kk->quant_row[to](tmp, src->cols, o); break;
 		}
 	}
 	free(tmp);

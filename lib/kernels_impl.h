@@ -76,6 +76,10 @@ float cl_dot_blocks(enum cl_dtype t, const void *w, const float *x, int64_t cols
 void cl_quant_x_c(const float *x, int64_t n, int8_t *q, float *d, float *s);
 void cl_quant_q8_0_c(const float *x, int64_t n, unsigned char *out);
 void cl_quant_q4_0_c(const float *x, int64_t n, unsigned char *out);
+/* quants.c: Q4_K and Q6_K as ggml's reference quantizers make them (n a
+ * multiple of 256). */
+void cl_quant_q4_k_c(const float *x, int64_t n, unsigned char *out);
+void cl_quant_q6_k_c(const float *x, int64_t n, unsigned char *out);
 #if defined(__x86_64__)
 extern const struct cl_kern cl_kern_avx2;
 extern const struct cl_kern cl_kern_avx512;

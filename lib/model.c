@@ -49,12 +49,13 @@ enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int q
 	out->cols = t->ndim > 1 ? t->shape[1] : 1;
 	if (!quantize || m->opts.quantize < 0 || (enum cl_dtype)m->opts.quantize == t->dtype)
 		return CL_OK;
-	/* Block types need rows of whole blocks of 32; a matrix whose rows are
-	 * not (stories260K's FFN of 172) keeps its stored type. */
+	/* Block types need rows of whole blocks (32, or 256 for the k-quants);
+	 * a matrix whose rows are not (stories260K's FFN of 172) keeps its
+	 * stored type. */
 	enum cl_dtype to = (enum cl_dtype)m->opts.quantize;
-	if ((to == CL_DTYPE_Q8_0 || to == CL_DTYPE_Q4_0) && out->cols % 32 != 0)
+	if (out->cols % cl_dtype_block(to) != 0)
 		return CL_OK;
-	if (t->dtype == CL_DTYPE_Q8_0 || t->dtype == CL_DTYPE_Q4_0)
+	if (cl_dtype_block(t->dtype) > 1)
 		return cl_error(CL_ERR_UNSUPPORTED, "%s: %s is stored as %s; --quantize %s starts from "
 				"f32, f16 or bf16 weights (the original checkpoint)", t->file, t->name,
 				cl_dtype_name(t->dtype), cl_dtype_name(to));

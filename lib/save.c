@@ -4,7 +4,8 @@
  *
  * The file is plain safetensors, so any safetensors reader opens it: F16 and
  * BF16 results keep their own dtypes, and a block-quantized matrix (Q8_0,
- * Q4_0) is a U8 tensor [rows, row bytes] named in a "cl.quant.NAME" key of
+ * Q4_0, Q4_K, Q6_K, or a GGUF's other block types) is a U8 tensor [rows,
+ * row bytes] named in a "cl.quant.NAME" key of
  * __metadata__, beside "cl.format" (CL_WEIGHTS_FORMAT), which weights.c reads
  * back as the block type with its logical shape.  Every other tensor is
  * copied as stored, so the file holds the whole checkpoint in one piece.
@@ -38,7 +39,7 @@ struct out_tensor {
 	int64_t shape[CL_TENSOR_MAX_DIMS];
 	const void *data;
 	uint64_t nbytes;
-	enum cl_dtype quant;    /* Q8_0 or Q4_0: stored as U8 with a cl.quant key */
+	enum cl_dtype quant;    /* a block type: stored as U8 with a cl.quant key */
 };
 
 struct plan {
@@ -50,7 +51,7 @@ struct plan {
 
 static int is_block(enum cl_dtype d)
 {
-	return d == CL_DTYPE_Q8_0 || d == CL_DTYPE_Q4_0;
+	return cl_dtype_block(d) > 1;
 }
 
 static struct out_tensor *plan_add(struct plan *p)

@@ -73,6 +73,11 @@ size_t cl_dtype_size(enum cl_dtype t, int64_t n)
 	return (size_t)(n / dtype_blocks[t].n) * (size_t)dtype_blocks[t].bytes;
 }
 
+int cl_dtype_makeable(enum cl_dtype t)
+{
+	return t <= CL_DTYPE_Q4_0 || t == CL_DTYPE_Q4_K || t == CL_DTYPE_Q6_K;
+}
+
 int cl_dtype_block(enum cl_dtype t)
 {
 	return (unsigned)t < CL_DTYPE_COUNT ? dtype_blocks[t].n : 0;

@@ -384,13 +384,9 @@ static enum cl_status read_cl_meta(struct cl_weights *w, const struct st_file *f
 			continue;
 		const char *name = v->string + 9;
 		enum cl_dtype dt;
-		if (strcmp(v->valuestring, "q8_0") == 0)
-			dt = CL_DTYPE_Q8_0;
-		else if (strcmp(v->valuestring, "q4_0") == 0)
-			dt = CL_DTYPE_Q4_0;
-		else
-			return cl_error(CL_ERR_UNSUPPORTED, "%s: %s: cl.quant \"%.32s\": expected q8_0 or q4_0",
-					path, name, v->valuestring);
+		if (cl_dtype_parse(v->valuestring, &dt) || cl_dtype_block(dt) < 2)
+			return cl_error(CL_ERR_UNSUPPORTED, "%s: %s: cl.quant \"%.32s\": expected a block type "
+					"(q8_0, q4_0, q4_1, q5_0, q5_1, q2_k to q6_k)", path, name, v->valuestring);
 		struct entry *e = NULL;
 		for (int64_t i = first; i < w->nents && !e; i++)
 			if (strcmp(w->ents[i].name, name) == 0)
@@ -400,14 +396,16 @@ static enum cl_status read_cl_meta(struct cl_weights *w, const struct st_file *f
 		if (e->dtype != CL_DTYPE_COUNT || strcmp(e->stype, "U8") != 0 || e->ndim != 2)
 			return cl_error(CL_ERR_FORMAT, "%s: %s: cl.quant %s wants a 2-D U8 tensor, found %d-D %s",
 					path, name, v->valuestring, e->ndim, e->stype);
-		int64_t bb = (int64_t)cl_dtype_size(dt, 32);
+		int64_t nb = cl_dtype_block(dt), bb = (int64_t)cl_dtype_size(dt, nb);
 		if (e->shape[1] % bb != 0 || e->shape[1] == 0)
 			return cl_error(CL_ERR_FORMAT,
 					"%s: %s: %lld bytes a row is not a whole number of %s blocks (%lld bytes)",
 					path, name, (long long)e->shape[1], v->valuestring, (long long)bb);
 		e->dtype = dt;
-		e->shape[1] = e->shape[1] / bb * 32;
-		snprintf(e->stype, sizeof e->stype, "%s", dt == CL_DTYPE_Q8_0 ? "Q8_0" : "Q4_0");
+		e->shape[1] = e->shape[1] / bb * nb;
+		for (size_t c = 0; c + 1 < sizeof e->stype && v->valuestring[c]; c++)
+			e->stype[c] = (char)toupper((unsigned char)v->valuestring[c]);
+		e->stype[strlen(v->valuestring) < sizeof e->stype ? strlen(v->valuestring) : sizeof e->stype - 1] = 0;
 	}
 	return CL_OK;
 }

@@ -22,9 +22,10 @@ struct cl_tensor {
 	const char *name;       /* as in the header */
 	const void *data;       /* (shape...) row-major, in the mapping; may be unaligned */
 	enum cl_dtype dtype;    /* CL_DTYPE_COUNT when stype is not F32/F16/BF16, or a
-				 * U8 that cl.quant names Q8_0/Q4_0 (cl-quantize(1)) */
+				 * U8 that cl.quant names a block type (cl-quantize(1)),
+				 * or a GGUF block type */
 	int ndim;
-	int64_t shape[CL_TENSOR_MAX_DIMS]; /* logical: [rows, cols] for Q8_0/Q4_0 */
+	int64_t shape[CL_TENSOR_MAX_DIMS]; /* logical: [rows, cols] for block types */
 	const char *file;       /* the file it is in, for messages */
 	const char *stype;      /* the safetensors dtype as written: "F32", "I8", ... */
 	uint64_t nbytes;
@@ -54,7 +55,7 @@ int cl_weights_has(const struct cl_weights *w, const char *name);
 /* Number of tensors, and the total bytes of their data. */
 int64_t cl_weights_count(const struct cl_weights *w);
 uint64_t cl_weights_bytes(const struct cl_weights *w);
-/* Look a tensor up and check that its dtype is F32/F16/BF16 (or Q8_0/Q4_0,
+/* Look a tensor up and check that its dtype is F32/F16/BF16 (or a block type,
  * from cl-quantize) and its shape
  * equals `shape` (ndim entries); otherwise an error such as
  * "DIR/model-00002-of-00003.safetensors: model.layers.3.mlp.up_proj.weight:

@@ -112,7 +112,7 @@ PY
 	}
 	tamper "a newer cl.format is refused, naming it" 'm["cl.format"] = "2"' 'cl.format "2"'
 	tamper "cl.quant keys without cl.format are refused" 'del m["cl.format"]' "without cl.format"
-	tamper "an unknown cl.quant type is refused" 'm["cl.quant." + q] = "q5_k"' "expected q8_0 or q4_0"
+	tamper "an unknown cl.quant type is refused" 'm["cl.quant." + q] = "q7_x"' "expected a block type"
 	tamper "cl.quant on a tensor that is not U8 is refused" \
 		'm["cl.quant.model.norm.weight"] = "q8_0"' "wants a 2-D U8 tensor"
 	tamper "cl.quant naming no tensor is refused" 'm["cl.quant.nothing"] = "q8_0"' "no such tensor"
