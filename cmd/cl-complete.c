@@ -39,7 +39,7 @@ static void usage(int code)
 		"  --threads N      threads of cl-forward (default: the cores available)\n"
 		"  --ctx N          positions per sequence (cl-forward --ctx)\n"
 		"  --quantize TYPE  convert weights at load: f16, bf16, q8_0, q4_0,\n"
-		"                  q4_k or q6_k\n"
+		"                   q4_k, q6_k or q4_k_m\n"
 		"  --kv-type T      KV caches in f32 (default) or f16 (cl-forward --kv-type)\n"
 		"  --truncate       a prompt longer than the context loses its start (keeping\n"
 		"                   BOS) instead of being refused\n"
@@ -750,10 +750,8 @@ static int json_main(void)
 		else if (!strcmp(fwd.v[k], "--kv-type"))
 			o.kv_f16 = !strcmp(fwd.v[k + 1], "f16");
 		else if (!strcmp(fwd.v[k], "--quantize")) {
-			enum cl_dtype t;
-			if (cl_dtype_parse(fwd.v[k + 1], &t) || t == CL_DTYPE_F32 || !cl_dtype_makeable(t))
+			if (cl_quant_parse(fwd.v[k + 1], &o.quantize, &o.mix))
 				die(EXIT_USAGE, "--quantize: expected " CL_DTYPE_MAKEABLE ", got '%s'", fwd.v[k + 1]);
-			o.quantize = (int)t;
 		}
 	}
 	struct cl_model *m;

@@ -26,7 +26,7 @@ static void usage(int code)
 		"                  capped so a cache takes at most a quarter of memory)\n"
 		"  --threads N     threads (default: the cores available)\n"
 		"  --batch N       at most N positions per pass through the layers (default 128)\n"
-		"  --quantize TYPE convert weights at load: f16, bf16, q8_0, q4_0, q4_k or q6_k\n"
+		"  --quantize TYPE convert weights at load: f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m\n"
 		"  --dtype TYPE    element type of the logits written (default f32)\n"
 		"  --kv-type TYPE  element type of the KV caches: f32 (default) or f16 (half\n"
 		"                  the memory)\n"

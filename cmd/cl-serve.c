@@ -42,7 +42,7 @@ static void usage(int code)
 		"  --queue N           sequences waiting at most; past it 503 (default 64)\n"
 		"  --threads N         threads of the forward pass (default: the cores available)\n"
 		"  --ctx N             positions per sequence (default: max_position_embeddings)\n"
-		"  --quantize TYPE     convert weights at load: f16, bf16, q8_0, q4_0, q4_k or q6_k\n"
+		"  --quantize TYPE     convert weights at load: f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m\n"
 		"  --kv-type T         KV caches in f32 (default) or f16 (half the memory)\n"
 		"  --api-key KEY       require Authorization: Bearer KEY (401 otherwise)\n"
 		"  --api-key-file FILE the key, from the first line of FILE\n"

@@ -162,13 +162,11 @@ __attribute__((unused)) static char *read_text(int argc, char **argv, int i, con
 __attribute__((unused)) static int model_opt(int argc, char **argv, int *i, struct cl_model_opts *o)
 {
 	const char *v;
-	enum cl_dtype t;
 	if ((v = opt_arg(argc, argv, i, "--threads"))) {
 		o->threads = (int)opt_long("--threads", v, 1, 1024);
 	} else if ((v = opt_arg(argc, argv, i, "--quantize"))) {
-		if (cl_dtype_parse(v, &t) || t == CL_DTYPE_F32 || !cl_dtype_makeable(t))
+		if (cl_quant_parse(v, &o->quantize, &o->mix))
 			die(EXIT_USAGE, "--quantize: expected " CL_DTYPE_MAKEABLE ", got '%s'", v);
-		o->quantize = (int)t;
 	} else if ((v = opt_arg(argc, argv, i, "--kv-type"))) {
 		if (strcmp(v, "f32") && strcmp(v, "f16"))
 			die(EXIT_USAGE, "--kv-type: expected f32 or f16, got '%s'", v);

@@ -125,7 +125,18 @@ int cl_dtype_parse(const char *s, enum cl_dtype *out);   /* 0 on success */
 /* Whether cl converts weights to t (--quantize, cl-quantize --type): f32,
  * f16, bf16, q8_0, q4_0, q4_k, q6_k; the other GGUF types it reads only. */
 int cl_dtype_makeable(enum cl_dtype t);
-#define CL_DTYPE_MAKEABLE "f16, bf16, q8_0, q4_0, q4_k or q6_k"
+#define CL_DTYPE_MAKEABLE "f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m"
+/* llama.cpp's mixes of types: one type for most matrices, more bits for
+ * those that matter most.  CL_MIX_Q4_K_M: Q4_K, and Q6_K for the output
+ * projection and for attn_v and ffn_down in the first and last eighth of the
+ * layers and every third between (llama.cpp's use_more_bits). */
+enum cl_mix { CL_MIX_NONE = 0, CL_MIX_Q4_K_M = 1 };
+/* A --quantize / --type argument: a type cl makes other than f32, or a mix
+ * ("q4_k_m").  0 on success. */
+int cl_quant_parse(const char *s, int *quantize, int *mix);
+/* The type a mix gives the matrix of this Hugging Face name in a model of
+ * n_layers; `base` for a name it does not pick out. */
+enum cl_dtype cl_mix_type(int mix, const char *name, int32_t n_layers, enum cl_dtype base);
 /* Bytes taken by `n` elements (n a multiple of the block for block types:
  * cl_dtype_block). */
 size_t cl_dtype_size(enum cl_dtype t, int64_t n);
@@ -323,7 +334,8 @@ enum cl_family { /* append-only */
 
 struct cl_model_opts {
 	int threads;            /* 0: the cores available */
-	int quantize;           /* -1: none; else enum cl_dtype (Q8_0, Q4_0, F16) */
+	int quantize;           /* -1: none; else enum cl_dtype (Q8_0, Q4_0, F16, ...) */
+	int mix;                /* enum cl_mix: quantize's type with more bits for some matrices */
 	int progress;           /* print loading progress to stderr */
 	int kv_f16;             /* KV caches in f16 (half the memory), not f32 */
 	/* A stage of the model: layers [layer_from, layer_to) (layer_to -1: to
@@ -412,6 +424,10 @@ double cl_model_seconds(const struct cl_model *m);
  * every tensor (block types as U8 named in "cl.quant.NAME" metadata; see
  * cl-quantize(1), FILE FORMAT).  Llama family only. */
 enum cl_status cl_model_save(const struct cl_model *m, const char *dir);
+/* The same as one GGUF v3 file that llama.cpp loads (Llama family; keys and
+ * layout in cl-quantize(1)).  note gets a line for the user when some
+ * matrices kept their type (rows not whole blocks), else "". */
+enum cl_status cl_model_save_gguf(const struct cl_model *m, const char *path, char *note, size_t note_cap);
 
 /* ------------------------------------------------------------- sampler --- */
 /* Pure functions over a vector of logits and a sequence's history. */

@@ -47,12 +47,14 @@ enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int q
 	out->dtype = t->dtype;
 	out->rows = t->shape[0];
 	out->cols = t->ndim > 1 ? t->shape[1] : 1;
-	if (!quantize || m->opts.quantize < 0 || (enum cl_dtype)m->opts.quantize == t->dtype)
+	if (!quantize || m->opts.quantize < 0)
+		return CL_OK;
+	enum cl_dtype to = cl_mix_type(m->opts.mix, t->name, m->info.n_layers, (enum cl_dtype)m->opts.quantize);
+	if (to == t->dtype)
 		return CL_OK;
 	/* Block types need rows of whole blocks (32, or 256 for the k-quants);
 	 * a matrix whose rows are not (stories260K's FFN of 172) keeps its
 	 * stored type. */
-	enum cl_dtype to = (enum cl_dtype)m->opts.quantize;
 	if (out->cols % cl_dtype_block(to) != 0)
 		return CL_OK;
 	if (cl_dtype_block(t->dtype) > 1)
@@ -61,7 +63,7 @@ enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int q
 				cl_dtype_name(t->dtype), cl_dtype_name(to));
 	struct cl_mat src = *out;
 	void *owned = NULL;
-	enum cl_status st = cl_mat_convert(&src, (enum cl_dtype)m->opts.quantize, out, &owned);
+	enum cl_status st = cl_mat_convert(&src, to, out, &owned);
 	if (st)
 		return st;
 	if ((st = cl_model_own(m, owned)))

@@ -78,6 +78,44 @@ int cl_dtype_makeable(enum cl_dtype t)
 	return t <= CL_DTYPE_Q4_0 || t == CL_DTYPE_Q4_K || t == CL_DTYPE_Q6_K;
 }
 
+int cl_quant_parse(const char *s, int *quantize, int *mix)
+{
+	enum cl_dtype t;
+	if (strcmp(s, "q4_k_m") == 0) {
+		*quantize = CL_DTYPE_Q4_K;
+		*mix = CL_MIX_Q4_K_M;
+		return 0;
+	}
+	if (cl_dtype_parse(s, &t) || t == CL_DTYPE_F32 || !cl_dtype_makeable(t))
+		return -1;
+	*quantize = (int)t;
+	*mix = CL_MIX_NONE;
+	return 0;
+}
+
+/* llama.cpp's use_more_bits: the first and last eighth of the layers, and
+ * every third one between. */
+static int more_bits(int32_t i, int32_t n)
+{
+	return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+enum cl_dtype cl_mix_type(int mix, const char *name, int32_t n_layers, enum cl_dtype base)
+{
+	if (mix != CL_MIX_Q4_K_M)
+		return base;
+	if (strcmp(name, "lm_head.weight") == 0)
+		return CL_DTYPE_Q6_K;
+	int layer, used = 0;
+	if (sscanf(name, "model.layers.%d.%n", &layer, &used) != 1 || !used)
+		return base;
+	const char *rest = name + used;
+	if ((strcmp(rest, "self_attn.v_proj.weight") == 0 || strcmp(rest, "mlp.down_proj.weight") == 0) &&
+	    more_bits(layer, n_layers))
+		return CL_DTYPE_Q6_K;
+	return base;
+}
+
 int cl_dtype_block(enum cl_dtype t)
 {
 	return (unsigned)t < CL_DTYPE_COUNT ? dtype_blocks[t].n : 0;

@@ -140,3 +140,70 @@ if need_testdata "$name"; then
 	mkdir -p "$TMP/one" && ln -s "$KQ/kq-tiny-Q4_K_M.gguf" "$TMP/one/m.gguf" &&
 		check "$name" sh -c 'cl-tokenize -m "$1" "Once" | cl-embed -m "$1" | cl-forward -m "$1" --last >/dev/null' sh "$TMP/one"
 fi
+
+# ------------------------------------------------ cl-quantize --format gguf ---
+# From kq/hf-f32, each type llama-quantize made from the same weights: every
+# tensor's bytes equal llama.cpp's, but the token embeddings (cl keeps them in
+# the checkpoint's type; llama.cpp quantizes them) and, for Q4_0, the output
+# projection (llama.cpp's Q4_0 mix makes it Q6_K).
+for f in F32: Q8_0:q8_0 Q4_0:q4_0 Q6_K:q6_k Q4_K_M:q4_k_m; do
+	file=${f%%:*} type=${f#*:}
+	name="cl-quantize --format gguf${type:+ --type $type} writes the tensors llama.cpp wrote in kq-tiny-$file.gguf"
+	need_testdata "$name" || continue
+	skip=token_embd.weight
+	[ "$file" = Q4_0 ] && skip=$skip,output.weight
+	[ "$file" = F32 ] && skip=none
+	cl-quantize -m "$KQ/hf-f32" --format gguf ${type:+--type $type} "$TMP/w-$file.gguf" 2>"$TMP/err" &&
+		check "$name" $PY tests/gguf_tensors.py "$TMP/w-$file.gguf" "$KQ/kq-tiny-$file.gguf" --skip "$skip" ||
+		not_ok "$name" "$(cat "$TMP/err")"
+done
+
+# Reading back what cl wrote: the logits of the checkpoint quantized the same
+# way at load, bit for bit.
+for type in f16 q8_0 q6_k q4_k_m; do
+	name="a GGUF written with --type $type gives the logits of -m hf-f32 --quantize $type, bit for bit"
+	need_testdata "$name" || continue
+	[ -f "$TMP/w-$type.gguf" ] || cl-quantize -m "$KQ/hf-f32" --format gguf --type $type "$TMP/w-$type.gguf" 2>/dev/null
+	ids_of "$KQ/kq-tiny.json" | logits "$KQ/hf-f32" "$TMP/a.npy" --quantize $type &&
+		ids_of "$KQ/kq-tiny.json" | logits "$TMP/w-$type.gguf" "$TMP/b.npy" &&
+		check "$name" $PY -c "
+import numpy as np, sys
+a, b = np.load('$TMP/a.npy'), np.load('$TMP/b.npy')
+print('max |diff|', np.abs(a - b).max()); sys.exit(0 if a.shape == b.shape and (a == b).all() else 1)" ||
+		not_ok "$name" "the pipeline failed"
+done
+
+name="a GGUF cl wrote has the directory's tokenizer: the same fingerprint and ids"
+if need_testdata "$name"; then
+	[ -f "$TMP/w-F32.gguf" ] && text='Once upon a time, there was a   little dog.' &&
+		cl-tokenize -m "$TMP/w-F32.gguf" "$text" | cl-dump >"$TMP/a.jsonl" &&
+		cl-tokenize -m "$KQ/hf-f32" "$text" | cl-dump >"$TMP/b.jsonl" &&
+		check "$name" $PY -c "
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in ('$TMP/a.jsonl', '$TMP/b.jsonl'))
+ta = [r['token'] for r in a if r['kind'] == 'token']; tb = [r['token'] for r in b if r['kind'] == 'token']
+sys.exit(0 if a[0]['tokenizer'] == b[0]['tokenizer'] and ta == tb else 1)" ||
+		not_ok "$name" "the pipeline failed"
+fi
+
+name="from a GGUF to a GGUF: kq-tiny-F32.gguf as Q6_K is llama-quantize's Q6_K file (q/k rows not reordered twice)"
+if need_testdata "$name"; then
+	cl-quantize -m "$KQ/kq-tiny-F32.gguf" --format gguf --type q6_k "$TMP/gg.gguf" 2>"$TMP/err" &&
+		check "$name" $PY tests/gguf_tensors.py "$TMP/gg.gguf" "$KQ/kq-tiny-Q6_K.gguf" --skip token_embd.weight ||
+		not_ok "$name" "$(cat "$TMP/err")"
+fi
+
+name="rows that are not whole blocks stay in the checkpoint's type, said in one line (stories260K, ffn 172)"
+if need_testdata "$name"; then
+	cl-quantize -m "$TESTDATA/stories260K-hf-f32" --format gguf --type q4_k "$TMP/s.gguf" 2>"$TMP/err"
+	rc=$?
+	if [ $rc -eq 0 ] && [ "$(grep -c . "$TMP/err")" -eq 1 ] && grep -q "not whole q4_k blocks kept" "$TMP/err" &&
+		cl-tokenize -m "$TMP/s.gguf" "Once" | cl-embed -m "$TMP/s.gguf" | cl-forward -m "$TMP/s.gguf" --last >/dev/null; then
+		ok "$name"
+	else
+		not_ok "$name" "rc $rc" "$(cat "$TMP/err")"
+	fi
+fi
+
+check_fails "a GPT-2 checkpoint is refused by --format gguf with a reason" "Llama-family models only" \
+	cl-quantize -m "${TESTDATA:-/nonexistent}/gpt2/tiny-f32" --format gguf "$TMP/g2.gguf"
