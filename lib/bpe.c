@@ -1082,3 +1082,29 @@ enum cl_status cl_bpe_load_gguf(const struct cl_gguf *g, struct cl_tokenizer *t)
 	t->n_vocab = 0;
 	return finish(&L, load_gguf(&L, g));
 }
+
+int cl_tokenizer_is_bpe(const struct cl_tokenizer *t)
+{
+	return t->encode == bpe_encode;
+}
+
+int32_t cl_bpe_n_merges(const struct cl_tokenizer *t)
+{
+	return ((const struct bpe *)t->impl)->n_merges;
+}
+
+void cl_bpe_merge(const struct cl_tokenizer *t, int32_t rank, int32_t *left, int32_t *right)
+{
+	const struct bpe *b = t->impl;
+	*left = b->mleft[rank];
+	*right = b->mright[rank];
+}
+
+int cl_bpe_is_special(const struct cl_tokenizer *t, int32_t id)
+{
+	const struct bpe *b = t->impl;
+	for (int32_t k = 0; k < b->n_special; k++)
+		if (b->special[k] == id)
+			return 1;
+	return 0;
+}

@@ -226,6 +226,16 @@ enum cl_status cl_gguf_config(const struct cl_gguf *g, cJSON **out)
 		    (st = put_int(cfg, g, k(b, sizeof b, arch, "context_length"), "n_positions", 1, 1, 1 << 24)) ||
 		    (st = put_num(cfg, g, k(b, sizeof b, arch, "attention.layer_norm_epsilon"), "layer_norm_epsilon")))
 			goto fail;
+		/* cl's own key (gguf_write.c): GPT-2's activation where it is not
+		 * the tanh GELU, the one llama.cpp computes and the default here. */
+		struct cl_gguf_str act;
+		if ((st = cl_gguf_str(g, "cl.activation_function", 0, &act)))
+			goto fail;
+		if (act.p) {
+			char a[64];
+			snprintf(a, sizeof a, "%.*s", (int)(act.n < 63 ? act.n : 63), act.p);
+			cJSON_AddStringToObject(cfg, "activation_function", a);
+		}
 	}
 	/* Ids outside the vocabulary mean none, as in config.json. */
 	if ((st = cl_gguf_int(g, "tokenizer.ggml.bos_token_id", 0, -1, -1, UINT32_MAX, &v)))

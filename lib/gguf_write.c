@@ -1,7 +1,7 @@
 /*
- * gguf_write.c - a loaded Llama-family model, its weights as converted at
- * load, written as a GGUF v3 file that llama.cpp loads (cl-quantize
- * --format gguf).
+ * gguf_write.c - a loaded Llama- or GPT-2-family model, its weights as
+ * converted at load, written as a GGUF v3 file that llama.cpp loads
+ * (cl-quantize --format gguf).
  *
  * What goes in, as llama.cpp's own converter and quantizer write it:
  *   - tensors under llama.cpp's names (token_embd, blk.N.attn_q, ...,
@@ -24,6 +24,13 @@
  *     "default", tokens, scores, token_type, bos/eos/unknown(/padding)
  *     _token_id, add_bos_token, add_eos_token, add_space_prefix,
  *     remove_extra_whitespaces.
+ * GPT-2: token_embd, position_embd, blk.N.attn_norm, attn_qkv, attn_output,
+ * ffn_norm, ffn_up, ffn_down (weights and biases), output_norm and output
+ * (when the head is untied, or converted at load); gpt2.context_length,
+ * embedding_length, feed_forward_length, block_count, attention.head_count,
+ * attention.layer_norm_epsilon, vocab_size, and cl.activation_function when
+ * it is not the tanh GELU that llama.cpp computes; tokenizer.ggml.model "gpt2",
+ * pre "gpt-2", tokens, token_type, merges, bos/eos ids, add_bos_token false.
  */
 #include <errno.h>
 #include <math.h>
@@ -36,6 +43,7 @@
 
 #include "gguf.h"
 #include "model.h"
+#include "tok.h"
 #include "weights.h"
 
 #define ALIGN 32
@@ -449,6 +457,88 @@ static enum cl_status plan_tensors(const struct cl_model *m, struct plan *p)
 	return p->nomem ? cl_error(CL_ERR_NOMEM, "out of memory") : CL_OK;
 }
 
+/* GPT-2's stored name of a tensor: with the "transformer." prefix or
+ * without, whichever the checkpoint has. */
+static const char *gpt2_name(const struct cl_model *m, const char *name, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "transformer.%s", name);
+	return cl_weights_has(m->w, buf) ? buf : name;
+}
+
+/* GPT-2's tensors in llama.cpp's names: its projections (out, in) as gpt2.c
+ * made them at load (llama.cpp's converter transposes Conv1D's too). */
+static enum cl_status plan_gpt2(const struct cl_model *m, const cJSON *cfg, const char *cfgpath, struct plan *p)
+{
+	const struct cl_model_info *in = &m->info;
+	int64_t cap = 6 + 12 * (int64_t)in->n_layers;
+	p->t = calloc((size_t)cap, sizeof *p->t);
+	p->vecs = calloc((size_t)cap, sizeof *p->vecs);
+	if (!p->t || !p->vecs)
+		return cl_error(CL_ERR_NOMEM, "out of memory");
+	int tie;
+	enum cl_status st;
+	if ((st = cl_json_bool(cfg, cfgpath, "tie_word_embeddings", 0, 1, &tie)))
+		return st;
+	struct cl_tensor t;
+	char nb[160], hf[128], gg[64];
+	const char *wte = gpt2_name(m, "wte.weight", nb, sizeof nb);
+	if ((st = cl_weights_get(m->w, wte, 2, NULL, &t)))
+		return st;
+	add_mat(p, "token_embd.weight", &(struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1]}, 0);
+	/* A tied head converted at load is listed under wte's name. */
+	const struct cl_mat *head = model_mat(m, wte);
+	if ((st = cl_weights_get(m->w, gpt2_name(m, "wpe.weight", nb, sizeof nb), 2, NULL, &t)))
+		return st;
+	add_mat(p, "position_embd.weight", &(struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1]}, 0);
+	static const struct {
+		const char *hf, *gg;
+		int mat;
+	} parts[] = {
+		{"ln_1.weight", "attn_norm.weight", 0},       {"ln_1.bias", "attn_norm.bias", 0},
+		{"attn.c_attn.weight", "attn_qkv.weight", 1}, {"attn.c_attn.bias", "attn_qkv.bias", 0},
+		{"attn.c_proj.weight", "attn_output.weight", 1}, {"attn.c_proj.bias", "attn_output.bias", 0},
+		{"ln_2.weight", "ffn_norm.weight", 0},        {"ln_2.bias", "ffn_norm.bias", 0},
+		{"mlp.c_fc.weight", "ffn_up.weight", 1},      {"mlp.c_fc.bias", "ffn_up.bias", 0},
+		{"mlp.c_proj.weight", "ffn_down.weight", 1},  {"mlp.c_proj.bias", "ffn_down.bias", 0},
+	};
+	for (int l = 0; l < in->n_layers && !p->nomem; l++)
+		for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+			snprintf(hf, sizeof hf, "h.%d.%s", l, parts[i].hf);
+			snprintf(gg, sizeof gg, "blk.%d.%s", l, parts[i].gg);
+			const char *name = gpt2_name(m, hf, nb, sizeof nb);
+			if (parts[i].mat) {
+				const struct cl_mat *cm = model_mat(m, name);
+				struct cl_mat sm;
+				if (!cm) { /* a GGUF source's, stored (out, in) already */
+					if ((st = cl_weights_get(m->w, name, 2, NULL, &t)))
+						return st;
+					sm = (struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1]};
+					cm = &sm;
+				}
+				add_mat(p, gg, cm, 0);
+			} else {
+				if ((st = cl_weights_get(m->w, name, 1, NULL, &t)))
+					return st;
+				add_vec(p, gg, &t);
+			}
+		}
+	static const char *const fin[][2] = {{"ln_f.weight", "output_norm.weight"}, {"ln_f.bias", "output_norm.bias"}};
+	for (int i = 0; i < 2; i++) {
+		if ((st = cl_weights_get(m->w, gpt2_name(m, fin[i][0], nb, sizeof nb), 1, NULL, &t)))
+			return st;
+		add_vec(p, fin[i][1], &t);
+	}
+	if (tie && head) {
+		add_mat(p, "output.weight", head, 0);
+	} else if (!tie) {
+		const struct cl_mat *cm = model_mat(m, "lm_head.weight");
+		if (!cm && (st = cl_weights_get(m->w, "lm_head.weight", 2, NULL, &t)))
+			return st;
+		add_mat(p, "output.weight", cm ? cm : &(struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1]}, 0);
+	}
+	return p->nomem ? cl_error(CL_ERR_NOMEM, "out of memory") : CL_OK;
+}
+
 /* ------------------------------------------------------------ metadata --- */
 
 /* llama.cpp's general.file_type for what was asked. */
@@ -506,6 +596,79 @@ static enum cl_status model_meta(const struct cl_model *m, const cJSON *cfg, con
 	return CL_OK;
 }
 
+static enum cl_status gpt2_meta(const struct cl_model *m, const cJSON *cfg, const char *cfgpath, struct meta *mt)
+{
+	const struct cl_model_info *in = &m->info;
+	double eps;
+	enum cl_status st;
+	if ((st = cl_json_num(cfg, cfgpath, "layer_norm_epsilon", 0, 1e-5, 0, 1, &eps)))
+		return st;
+	const char *slash = strrchr(m->dir, '/');
+	char name[256];
+	snprintf(name, sizeof name, "%.200s", slash && slash[1] ? slash + 1 : m->dir);
+	kv_str(mt, "general.architecture", "gpt2");
+	kv_str(mt, "general.name", name);
+	kv_u32(mt, "general.file_type", file_type(m));
+	kv_u32(mt, "general.quantization_version", 2);
+	kv_u32(mt, "general.alignment", ALIGN);
+	kv_u32(mt, "gpt2.vocab_size", (uint32_t)in->n_vocab);
+	kv_u32(mt, "gpt2.context_length", (uint32_t)in->max_pos);
+	kv_u32(mt, "gpt2.embedding_length", (uint32_t)in->dim);
+	kv_u32(mt, "gpt2.feed_forward_length", (uint32_t)in->ffn_dim);
+	kv_u32(mt, "gpt2.block_count", (uint32_t)in->n_layers);
+	kv_u32(mt, "gpt2.attention.head_count", (uint32_t)in->n_heads);
+	kv_f32(mt, "gpt2.attention.layer_norm_epsilon", (float)eps);
+	/* llama.cpp computes GPT-2 with the tanh GELU (gelu_new); another is
+	 * recorded for cl, which reads it back (gguf_model.c). */
+	const char *act;
+	if ((st = cl_json_str(cfg, cfgpath, "activation_function", 0, "gelu_new", &act)))
+		return st;
+	if (strcmp(act, "gelu_new") != 0 && strcmp(act, "gelu_pytorch_tanh") != 0)
+		kv_str(mt, "cl.activation_function", act);
+	return CL_OK;
+}
+
+/* A byte-level BPE vocabulary (cl's own loader read it) as llama.cpp's
+ * converter writes GPT-2's: tokens, their types, "A B" merges by rank. */
+static enum cl_status bpe_meta(const struct cl_tokenizer *t, struct meta *mt)
+{
+	int32_t n = cl_tokenizer_n_vocab(t);
+	kv_str(mt, "tokenizer.ggml.model", "gpt2");
+	kv_str(mt, "tokenizer.ggml.pre", "gpt-2");
+	key(mt, "tokenizer.ggml.tokens", CL_GGUF_ARRAY);
+	put_u32(&mt->b, CL_GGUF_STRING);
+	put_u64(&mt->b, (uint64_t)n);
+	for (int32_t i = 0; i < n; i++) {
+		const char *pc = cl_tokenizer_piece(t, i);
+		put_str(&mt->b, pc, strlen(pc));
+	}
+	key(mt, "tokenizer.ggml.token_type", CL_GGUF_ARRAY);
+	put_u32(&mt->b, CL_GGUF_I32);
+	put_u64(&mt->b, (uint64_t)n);
+	for (int32_t i = 0; i < n; i++)
+		put_u32(&mt->b, cl_tokenizer_is_control(t, i) ? 3 : cl_bpe_is_special(t, i) ? 4 : 1);
+	int32_t nm = cl_bpe_n_merges(t);
+	key(mt, "tokenizer.ggml.merges", CL_GGUF_ARRAY);
+	put_u32(&mt->b, CL_GGUF_STRING);
+	put_u64(&mt->b, (uint64_t)nm);
+	for (int32_t r = 0; r < nm; r++) {
+		int32_t a, b;
+		cl_bpe_merge(t, r, &a, &b);
+		const char *pa = cl_tokenizer_piece(t, a), *pb = cl_tokenizer_piece(t, b);
+		size_t la = strlen(pa), lb = strlen(pb);
+		put_u64(&mt->b, la + 1 + lb);
+		put(&mt->b, pa, la);
+		put(&mt->b, " ", 1);
+		put(&mt->b, pb, lb);
+	}
+	if (cl_tokenizer_bos(t) >= 0)
+		kv_u32(mt, "tokenizer.ggml.bos_token_id", (uint32_t)cl_tokenizer_bos(t));
+	if (cl_tokenizer_eos(t) >= 0)
+		kv_u32(mt, "tokenizer.ggml.eos_token_id", (uint32_t)cl_tokenizer_eos(t));
+	kv_bool(mt, "tokenizer.ggml.add_bos_token", 0);
+	return CL_OK;
+}
+
 static enum cl_status tokenizer_meta(const struct cl_model *m, struct meta *mt)
 {
 	const struct cl_gguf *src = cl_weights_gguf(m->w);
@@ -516,6 +679,21 @@ static enum cl_status tokenizer_meta(const struct cl_model *m, struct meta *mt)
 				kv_copy(mt, kv);
 		}
 		return CL_OK;
+	}
+	if (m->info.family == CL_FAMILY_GPT2) {
+		struct cl_tokenizer *t;
+		enum cl_status st = cl_tokenizer_load(m->dir, &t);
+		if (st)
+			return st;
+		if (!cl_tokenizer_is_bpe(t))
+			st = cl_error(CL_ERR_UNSUPPORTED, "%s: GGUF output of GPT-2 wants its byte-level BPE tokenizer", m->dir);
+		else if (cl_tokenizer_n_vocab(t) != m->info.n_vocab)
+			st = cl_error(CL_ERR_FORMAT, "%s: a tokenizer of %d tokens, the model has a vocabulary of %d", m->dir,
+				      cl_tokenizer_n_vocab(t), m->info.n_vocab);
+		else
+			st = bpe_meta(t, mt);
+		cl_tokenizer_free(t);
+		return st;
 	}
 	char path[4200];
 	snprintf(path, sizeof path, "%s/tokenizer.model", m->dir);
@@ -642,8 +820,9 @@ enum cl_status cl_model_save_gguf(const struct cl_model *m, const char *path, ch
 {
 	if (note_cap)
 		note[0] = 0;
-	if (m->info.family != CL_FAMILY_LLAMA)
-		return cl_error(CL_ERR_UNSUPPORTED, "%s: GGUF output is written for Llama-family models only", m->dir);
+	int gpt2 = m->info.family == CL_FAMILY_GPT2;
+	if (m->info.family != CL_FAMILY_LLAMA && !gpt2)
+		return cl_error(CL_ERR_UNSUPPORTED, "%s: GGUF output is written for the Llama and GPT-2 families", m->dir);
 	if (m->info.layer_from != 0 || m->info.layer_to != m->info.n_layers)
 		return cl_error(CL_ERR_UNSUPPORTED, "%s: GGUF output is the whole model, not a stage", m->dir);
 	const struct cl_gguf *src = cl_weights_gguf(m->w);
@@ -661,7 +840,8 @@ enum cl_status cl_model_save_gguf(const struct cl_model *m, const char *path, ch
 		return st;
 	struct meta mt = {0};
 	struct plan p = {0};
-	if (!(st = model_meta(m, cfg, cfgpath, &mt)) && !(st = tokenizer_meta(m, &mt)) && !(st = plan_tensors(m, &p))) {
+	if (!(st = gpt2 ? gpt2_meta(m, cfg, cfgpath, &mt) : model_meta(m, cfg, cfgpath, &mt)) &&
+	    !(st = tokenizer_meta(m, &mt)) && !(st = gpt2 ? plan_gpt2(m, cfg, cfgpath, &p) : plan_tensors(m, &p))) {
 		if (mt.b.oom)
 			st = cl_error(CL_ERR_NOMEM, "%s: out of memory", path);
 		else

@@ -172,14 +172,19 @@ static enum cl_status get_conv(struct cl_model *m, const char *name, int64_t in,
 	struct transpose_job job = {dst, t.data, in, out, es};
 	cl_pool_run(((struct gpt2 *)m->impl)->load_pool, transpose_worker, &job);
 	struct cl_mat tm = {dst, t.dtype, out, in};
+	/* Listed as made at load, so that a GGUF writer finds it (out, in). */
 	if (m->opts.quantize < 0 || (enum cl_dtype)m->opts.quantize == t.dtype) {
 		*mat = tm;
-		return cl_model_own(m, dst);
+		st = cl_model_own(m, dst);
+		return st ? st : cl_model_conv_add(m, t.name, mat);
 	}
 	void *owned = NULL;
 	st = cl_mat_convert(&tm, (enum cl_dtype)m->opts.quantize, mat, &owned);
 	free(dst);
-	return st ? converting(m, name, st) : cl_model_own(m, owned);
+	if (st)
+		return converting(m, name, st);
+	st = cl_model_own(m, owned);
+	return st ? st : cl_model_conv_add(m, t.name, mat);
 }
 
 static enum cl_status read_config(struct cl_model_info *in, struct gpt2 *G, const cJSON *cfg, const char *path)

@@ -68,6 +68,11 @@ enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int q
 		return st;
 	if ((st = cl_model_own(m, owned)))
 		return st;
+	return cl_model_conv_add(m, t->name, out);
+}
+
+enum cl_status cl_model_conv_add(struct cl_model *m, const char *name, const struct cl_mat *mat)
+{
 	if (m->n_conv == m->cap_conv) {
 		int ncap = m->cap_conv ? 2 * m->cap_conv : 64;
 		struct cl_model_conv *n = realloc(m->conv, (size_t)ncap * sizeof *n);
@@ -76,7 +81,7 @@ enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int q
 		m->conv = n;
 		m->cap_conv = ncap;
 	}
-	m->conv[m->n_conv++] = (struct cl_model_conv){t->name, *out};
+	m->conv[m->n_conv++] = (struct cl_model_conv){name, *mat};
 	return CL_OK;
 }
 

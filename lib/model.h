@@ -77,6 +77,10 @@ struct cl_kv {
  * for cl_model_save).  `quantize` 0 keeps the stored type whatever opts say
  * (norms, embeddings used as rows). */
 enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int quantize, struct cl_mat *out);
+/* List a matrix made at load (converted or transposed) under the stored
+ * tensor's name, for the writers (save.c, gguf_write.c); name lives with
+ * m->w. */
+enum cl_status cl_model_conv_add(struct cl_model *m, const char *name, const struct cl_mat *mat);
 /* A 1-D weight (a norm's scale or a bias) as f32, owned by the model. */
 enum cl_status cl_model_vec(struct cl_model *m, const struct cl_tensor *t, const float **out);
 /* Keep `p` until the model is freed. */

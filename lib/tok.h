@@ -39,5 +39,11 @@ enum cl_status cl_gguf_tokenizer(const struct cl_gguf *g, struct cl_tokenizer *t
 /* GPT-2 byte-level BPE: `dir` holding tokenizer.json, or vocab.json + merges.txt. */
 enum cl_status cl_bpe_load(const char *dir, struct cl_tokenizer *t);
 enum cl_status cl_bpe_load_gguf(const struct cl_gguf *g, struct cl_tokenizer *t);
+/* A BPE tokenizer's merges by rank (token ids of left and right) and its
+ * added tokens, for the GGUF writer. */
+int cl_tokenizer_is_bpe(const struct cl_tokenizer *t);
+int32_t cl_bpe_n_merges(const struct cl_tokenizer *t);
+void cl_bpe_merge(const struct cl_tokenizer *t, int32_t rank, int32_t *left, int32_t *right);
+int cl_bpe_is_special(const struct cl_tokenizer *t, int32_t id);
 
 #endif

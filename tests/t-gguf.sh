@@ -6,6 +6,7 @@
 # greedy generation through the loop on quantized files; damaged files.
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.." || exit 2
+top=$PWD
 G=${TESTDATA:+$TESTDATA/gguf}
 KQ=${G:+$G/kq}
 
@@ -205,5 +206,38 @@ if need_testdata "$name"; then
 	fi
 fi
 
-check_fails "a GPT-2 checkpoint is refused by --format gguf with a reason" "Llama-family models only" \
-	cl-quantize -m "${TESTDATA:-/nonexistent}/gpt2/tiny-f32" --format gguf "$TMP/g2.gguf"
+name="a Llama directory without tokenizer.model is refused by --format gguf, naming the file"
+if need_testdata "$name"; then
+	mkdir -p "$TMP/notok" && ln -sf "$KQ/hf-f32/config.json" "$KQ/hf-f32/model.safetensors" "$TMP/notok/" &&
+		check_fails "$name" "notok/tokenizer.model: GGUF output needs the SentencePiece tokenizer.model" \
+			cl-quantize -m "$TMP/notok" --format gguf "$TMP/notok.gguf"
+fi
+
+# GPT-2: the tiny checkpoint written as GGUF, then read back.
+name="GPT-2 written as GGUF gives the directory's logits bit for bit (f32; q8_0 as --quantize q8_0)"
+if need_testdata "$name"; then
+	g2=$TESTDATA/gpt2/tiny-f32 ok=1 detail=
+	for type in f32 q8_0; do
+		q=
+		[ $type = q8_0 ] && q="--quantize q8_0"
+		cl-quantize -m "$g2" --format gguf ${q:+--type q8_0} "$TMP/g2-$type.gguf" 2>"$TMP/err" || { ok=0; detail=$(cat "$TMP/err"); continue; }
+		# shellcheck disable=SC2086
+		$PY -c "import json; print(' '.join(map(str, json.load(open('$g2/../tiny-logits-fib.json'))['prompt_ids'])))" |
+			logits "$g2" "$TMP/a.npy" $q &&
+			$PY -c "import json; print(' '.join(map(str, json.load(open('$g2/../tiny-logits-fib.json'))['prompt_ids'])))" |
+			logits "$TMP/g2-$type.gguf" "$TMP/b.npy" &&
+			$PY -c "
+import numpy as np, sys
+a, b = np.load('$TMP/a.npy'), np.load('$TMP/b.npy'); sys.exit(0 if a.shape == b.shape and (a == b).all() else 1)" ||
+			{ ok=0; detail="$detail $type: logits differ"; }
+	done
+	[ $ok = 1 ] && ok "$name" || not_ok "$name" "$detail"
+fi
+
+TB=$BIN/../tests/test-bpe
+[ -x "$TB" ] || TB=$top/build/opt/tests/test-bpe
+name="ids from a GPT-2 GGUF's tokenizer equal GPT-2's on tokenizer-extra.jsonl"
+if need_testdata "$name"; then
+	[ -f "$TMP/g2-f32.gguf" ] && out=$("$TB" --vectors "$TMP/g2-f32.gguf" 2>&1) && echo "$out" | grep -q '^ok - ' &&
+		{ echo "$out" | grep '^#'; ok "$name"; } || not_ok "$name" "$out"
+fi

@@ -484,9 +484,45 @@ static void test_bad_files(const char *gpt2)
 	free(mtext);
 }
 
-int main(void)
+/* test-bpe --vectors MODEL: tokenizer-extra.jsonl through MODEL's tokenizer
+ * (a GGUF file, say: tests/t-gguf.sh). */
+static int vectors_of(const char *td, const char *model)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/gpt2/tokenizer-extra.jsonl", td ? td : "");
+	size_t nv;
+	struct vec *v = td ? read_vectors(path, &nv) : NULL;
+	if (!v) {
+		t_skip("tokenizer-extra.jsonl", "testdata/gpt2/tokenizer-extra.jsonl is absent");
+		return t_exit();
+	}
+	struct cl_tokenizer *tok = NULL;
+	int plain = 0, special = 0, nspecial = 0;
+	char name[700];
+	snprintf(name, sizeof name, "%s encodes tokenizer-extra.jsonl to GPT-2's ids", model);
+	t_begin(name);
+	T_CHECK(cl_tokenizer_load(model, &tok) == CL_OK, "load %s: %s", model, cl_errmsg());
+	if (tok) {
+		check_vectors(tok, v, nv, &plain, &special, &nspecial);
+		printf("# %s: %d/%zu plain, %d/%d with special tokens\n", model, plain, nv, special, nspecial);
+		T_CHECK(nspecial > 0, "no vector has ids_special");
+	}
+	t_end();
+	cl_tokenizer_free(tok);
+	for (size_t k = 0; k < nv; k++) {
+		free(v[k].text);
+		free(v[k].ids);
+		free(v[k].ids_special);
+	}
+	free(v);
+	return t_exit();
+}
+
+int main(int argc, char **argv)
 {
 	const char *td = t_testdata();
+	if (argc == 3 && strcmp(argv[1], "--vectors") == 0)
+		return vectors_of(td, argv[2]);
 	const char *name = "GPT-2 BPE encodes tokenizer-extra.jsonl to its reference ids";
 	snprintf(tmpdir, sizeof tmpdir, "%s/cl-test-bpe.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(tmpdir)) {
