@@ -460,6 +460,80 @@ AVX2 float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols)
 	return hsum(acc);
 }
 
+/* The k-quants' rows as f32 for the batched products: the plain-C
+ * reference's operations, a multiply then a subtract (no FMA), so the same
+ * bits. */
+AVX2_INLINE void store_q8x8(float *out, __m128i q8, __m256 scale, __m256 min)
+{
+	__m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
+	_mm256_storeu_ps(out, _mm256_sub_ps(_mm256_mul_ps(scale, v), min));
+}
+
+AVX2 void cl_avx2_row_q4_k(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const unsigned char *b = (const unsigned char *)w + (k0 / 256) * 144;
+	const __m256i m4 = _mm256_set1_epi8(15);
+	for (int64_t k = 0; k < kc; k += 256, b += 144) {
+		float d = load_scale(b), dmin = load_scale(b + 2);
+		for (int p = 0; p < 4; p++) {
+			int sc0, mn0, sc1, mn1;
+			cl_k4_scale_min(2 * p, b + 4, &sc0, &mn0);
+			cl_k4_scale_min(2 * p + 1, b + 4, &sc1, &mn1);
+			__m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * p));
+			__m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+			__m256 s0 = _mm256_set1_ps(d * (float)sc0), n0 = _mm256_set1_ps(dmin * (float)mn0);
+			__m256 s1 = _mm256_set1_ps(d * (float)sc1), n1 = _mm256_set1_ps(dmin * (float)mn1);
+			float *o = out + k + 64 * p;
+			__m128i l0 = _mm256_castsi256_si128(lo), l1 = _mm256_extracti128_si256(lo, 1);
+			__m128i h0 = _mm256_castsi256_si128(hi), h1 = _mm256_extracti128_si256(hi, 1);
+			store_q8x8(o, l0, s0, n0);
+			store_q8x8(o + 8, _mm_srli_si128(l0, 8), s0, n0);
+			store_q8x8(o + 16, l1, s0, n0);
+			store_q8x8(o + 24, _mm_srli_si128(l1, 8), s0, n0);
+			store_q8x8(o + 32, h0, s1, n1);
+			store_q8x8(o + 40, _mm_srli_si128(h0, 8), s1, n1);
+			store_q8x8(o + 48, h1, s1, n1);
+			store_q8x8(o + 56, _mm_srli_si128(h1, 8), s1, n1);
+		}
+	}
+}
+
+AVX2 void cl_avx2_row_q6_k(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const unsigned char *b = (const unsigned char *)w + (k0 / 256) * 210;
+	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+	const __m256 zero = _mm256_setzero_ps();
+	for (int64_t k = 0; k < kc; k += 256, b += 210) {
+		float d = load_scale(b + 208);
+		const int8_t *sc = (const int8_t *)(b + 192);
+		for (int h = 0; h < 2; h++) {
+			const unsigned char *ql = b + 64 * h;
+			__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+			__m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+			__m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+			__m256i q[4] = {
+				_mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+				_mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30)),
+				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+						_mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
+			};
+			for (int g = 0; g < 4; g++) {
+				__m256i v = _mm256_sub_epi8(q[g], k32);
+				__m256 s0 = _mm256_set1_ps(d * (float)sc[8 * h + 2 * g]);
+				__m256 s1 = _mm256_set1_ps(d * (float)sc[8 * h + 2 * g + 1]);
+				float *o = out + k + 128 * h + 32 * g;
+				__m128i v0 = _mm256_castsi256_si128(v), v1 = _mm256_extracti128_si256(v, 1);
+				/* Less zero: the reference's product alone, bit for bit. */
+				store_q8x8(o, v0, s0, zero);
+				store_q8x8(o + 8, _mm_srli_si128(v0, 8), s0, zero);
+				store_q8x8(o + 16, v1, s1, zero);
+				store_q8x8(o + 24, _mm_srli_si128(v1, 8), s1, zero);
+			}
+		}
+	}
+}
+
 /* ------------------------------------------------ quantizing weights --- */
 /* Bit for bit as cl_quant_q8_0_c / cl_quant_q4_0_c: the same f32 operations
  * in the same order (the build's -std=c11 keeps the compiler from fusing a
@@ -755,7 +829,8 @@ AVX2 static void avx2_gemm_p(int64_t ni, int64_t nr, int64_t kc, const float *x,
 const struct cl_kern cl_kern_avx2 = {
 	.name = "avx2",
 	.dot = {avx2_dot_w_f32, avx2_dot_f16, avx2_dot_bf16, avx2_dot_q8_0, avx2_dot_q4_0},
-	.row_f32 = {avx2_row_f32, avx2_row_f16, avx2_row_bf16, avx2_row_q8_0, avx2_row_q4_0},
+	.row_f32 = {avx2_row_f32, avx2_row_f16, avx2_row_bf16, avx2_row_q8_0, avx2_row_q4_0,
+		    [CL_DTYPE_Q4_K] = cl_avx2_row_q4_k, [CL_DTYPE_Q6_K] = cl_avx2_row_q6_k},
 	.gemm = avx2_gemm,
 	.pack = avx2_pack,
 	.gemm_p = avx2_gemm_p,

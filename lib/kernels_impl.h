@@ -96,6 +96,9 @@ void cl_avx2_quant_q4_0(const float *x, int64_t n, unsigned char *out);
 float cl_avx2_dotq_q4_k(const void *w, const struct cl_xq *x, int64_t cols);
 float cl_avx2_dotq_q5_k(const void *w, const struct cl_xq *x, int64_t cols);
 float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols);
+/* Their rows as f32, bit for bit as cl_dequant_c. */
+void cl_avx2_row_q4_k(const void *w, int64_t k0, int64_t kc, float *out);
+void cl_avx2_row_q6_k(const void *w, int64_t k0, int64_t kc, float *out);
 #endif
 #if defined(__aarch64__)
 extern const struct cl_kern cl_kern_neon;

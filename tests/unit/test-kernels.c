@@ -241,7 +241,40 @@ static void test_gguf_types(void)
 			check_products(&w, t == CL_DTYPE_Q4_K || t == CL_DTYPE_Q5_K || t == CL_DTYPE_Q6_K, pools);
 			free(data);
 		}
-		/* cl computes these but does not make them. */
+		/* A set's own row conversion gives the reference's bits. */
+		{
+			float ref[2304], got[2304];
+			unsigned char *data = malloc(cl_dtype_size(t, 2304));
+			for (size_t i = 0; i < cl_dtype_size(t, 2304); i++)
+				data[i] = (unsigned char)(frand() * 128 + 128);
+			for (size_t b = 0; b < cl_dtype_size(t, 2304) / bb; b++)
+				for (int f = 0; f < 2; f++)
+					if (gguf_f16s[ti].at[f] >= 0) {
+						uint16_t h = cl_f32_to_f16(frand() * 0.05f);
+						memcpy(data + b * bb + gguf_f16s[ti].at[f], &h, 2);
+					}
+			cl_dequant_c(t, data, 256, 2048, ref);
+			static const struct cl_kern *const ks[] = {
+#if defined(__x86_64__)
+				&cl_kern_avx2, &cl_kern_avx512,
+#endif
+				&cl_kern_generic};
+			for (size_t s = 0; s < sizeof ks / sizeof *ks; s++) {
+				if (!ks[s]->row_f32[t] || cl_kernels_use(ks[s]->name) != 0)
+					continue;
+				char name[96];
+				snprintf(name, sizeof name, "%s row_f32 of %s gives the reference's bits", ks[s]->name,
+					 cl_dtype_name(t));
+				t_begin(name);
+				ks[s]->row_f32[t](data, 256, 2048, got);
+				T_CHECK(memcmp(ref, got, 2048 * sizeof(float)) == 0, "differs");
+				t_end();
+			}
+			free(data);
+		}
+		/* cl computes most of these but does not make them. */
+		if (cl_dtype_makeable(t))
+			continue;
 		float one[256] = {0};
 		struct cl_mat src = {.data = one, .dtype = CL_DTYPE_F32, .rows = 1, .cols = 256}, dst;
 		void *owned = NULL;
