@@ -10,7 +10,8 @@ static void usage(int code)
 		"A cl token stream on standard input to a stream of input embeddings (one\n"
 		"vector of hidden_size per token) on standard output; control records pass\n"
 		"through.\n"
-		"  -m DIR        model directory (default: $CL_MODEL or the model that ships)\n"
+		"  -m DIR        model directory or .gguf file (default: $CL_MODEL or the\n"
+		"                model that ships)\n"
 		"  --dtype TYPE  element type of the vectors written (default f32)\n"
 		"  -h, --help    this help\n",
 		prog);

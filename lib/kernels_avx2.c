@@ -377,26 +377,52 @@ AVX2 float cl_avx2_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
  * Q6_K block of x holds two sub-blocks of 16, q - 32 in -32..31: maddubs of
  * q (0-63) less maddubs of 32, each half of the sum weighted by its own
  * int8 scale in one madd. */
+/* The eight 6-bit scales (sc) and mins (mn) of a Q4_K / Q5_K super-block
+ * as bytes, from its 12 scale bytes q (see cl_k4_scale_min), by 32-bit
+ * masks. */
+AVX2_INLINE void k4_scales(const unsigned char *q, uint64_t *sc, uint64_t *mn)
+{
+	uint32_t u[3];
+	memcpy(u, q, 12);
+	uint32_t sc_lo = u[0] & 0x3f3f3f3f, mn_lo = u[1] & 0x3f3f3f3f;
+	uint32_t sc_hi = (u[2] & 0x0f0f0f0f) | ((u[0] >> 6) & 0x03030303) << 4;
+	uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0f) | ((u[1] >> 6) & 0x03030303) << 4;
+	*sc = (uint64_t)sc_hi << 32 | sc_lo;
+	*mn = (uint64_t)mn_hi << 32 | mn_lo;
+}
+
+AVX2_INLINE __m256 bytes8_ps(uint64_t v)
+{
+	return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)v)));
+}
+
 /* Q4_K (five 0) or Q5_K (five 1): their layouts differ by Q5_K's 32 bytes
- * of fifth bits before the nibbles. */
+ * of fifth bits before the nibbles.  The eight sub-blocks' factors d·sc·xd
+ * are one vector, a lane broadcast per sub-block; the mins' part one FMA a
+ * super-block. */
 AVX2_INLINE float dotq_q45_k(const unsigned char *b, const struct cl_xq *x, int64_t cols, int five)
 {
 	const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
 	const size_t bb = five ? 176 : 144;
-	__m256 acc = _mm256_setzero_ps();
-	float mins = 0;
+	/* Four sums, one per pair of sub-blocks: a single one would make the
+	 * FMAs wait on each other. */
+	__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+	__m256 mins = _mm256_setzero_ps();
 	for (int64_t i = 0; i < cols / 256; i++, b += bb) {
+		/* A super-block spans three cache lines (144 or 176 bytes). */
 		PREFETCH(b);
-		float d = load_scale(b), dmin = load_scale(b + 2);
+		PREFETCH(b + 64);
+		PREFETCH(b + 128);
+		uint64_t sc, mn;
+		k4_scales(b + 4, &sc, &mn);
+		const __m256 xd = _mm256_loadu_ps(x->d + i * 8), xs = _mm256_loadu_ps(x->s + i * 8);
+		const __m256 fac = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(load_scale(b)), bytes8_ps(sc)), xd);
+		mins = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(load_scale(b + 2)), bytes8_ps(mn)), xs, mins);
 		const unsigned char *qs = b + (five ? 48 : 16);
 		const int8_t *xq = x->q + i * 256;
-		const float *xd = x->d + i * 8, *xs = x->s + i * 8;
 		__m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
 #pragma GCC unroll 4
 		for (int p = 0; p < 4; p++) {
-			int sc0, mn0, sc1, mn1;
-			cl_k4_scale_min(2 * p, b + 4, &sc0, &mn0);
-			cl_k4_scale_min(2 * p + 1, b + 4, &sc1, &mn1);
 			__m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
 			__m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
 			if (five) {
@@ -406,12 +432,11 @@ AVX2_INLINE float dotq_q45_k(const unsigned char *b, const struct cl_xq *x, int6
 			}
 			__m256 s0 = dot_u8s8(lo, _mm256_loadu_si256((const __m256i *)(xq + 64 * p)));
 			__m256 s1 = dot_u8s8(hi, _mm256_loadu_si256((const __m256i *)(xq + 64 * p + 32)));
-			acc = _mm256_fmadd_ps(s0, _mm256_set1_ps(d * (float)sc0 * xd[2 * p]), acc);
-			acc = _mm256_fmadd_ps(s1, _mm256_set1_ps(d * (float)sc1 * xd[2 * p + 1]), acc);
-			mins += dmin * (float)mn0 * xs[2 * p] + dmin * (float)mn1 * xs[2 * p + 1];
+			acc[p] = _mm256_fmadd_ps(s0, _mm256_permutevar8x32_ps(fac, _mm256_set1_epi32(2 * p)), acc[p]);
+			acc[p] = _mm256_fmadd_ps(s1, _mm256_permutevar8x32_ps(fac, _mm256_set1_epi32(2 * p + 1)), acc[p]);
 		}
 	}
-	return hsum(acc) - mins;
+	return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))) - hsum(mins);
 }
 
 AVX2 float cl_avx2_dotq_q4_k(const void *w, const struct cl_xq *x, int64_t cols)
@@ -428,11 +453,14 @@ AVX2 float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols)
 {
 	const unsigned char *b = w;
 	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
-	__m256 acc = _mm256_setzero_ps();
+	__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 	for (int64_t i = 0; i < cols / 256; i++, b += 210) {
 		PREFETCH(b);
-		float d = load_scale(b + 208);
+		PREFETCH(b + 64);
+		PREFETCH(b + 128);
+		PREFETCH(b + 192);
 		const int8_t *sc = (const int8_t *)(b + 192);
+		const __m256 dx = _mm256_mul_ps(_mm256_set1_ps(load_scale(b + 208)), _mm256_loadu_ps(x->d + i * 8));
 		for (int h = 0; h < 2; h++) {
 			const unsigned char *ql = b + 64 * h, *qhp = b + 128 + 32 * h;
 			__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
@@ -452,12 +480,12 @@ AVX2 float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols)
 				__m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[g], xv), _mm256_maddubs_epi16(k32, xv));
 				const int8_t *s2 = sc + 8 * h + 2 * g;
 				__m256i scv = _mm256_set_m128i(_mm_set1_epi16(s2[1]), _mm_set1_epi16(s2[0]));
-				acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, scv)),
-						      _mm256_set1_ps(d * x->d[xb]), acc);
+				acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, scv)),
+							 _mm256_permutevar8x32_ps(dx, _mm256_set1_epi32(4 * h + g)), acc[g]);
 			}
 		}
 	}
-	return hsum(acc);
+	return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
 }
 
 /* The k-quants' rows as f32 for the batched products: the plain-C
