@@ -453,14 +453,20 @@ AVX2 float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols)
 {
 	const unsigned char *b = w;
 	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+	/* Bytes 0-1 across the low 128 bits, 2-3 across the high. */
+	const __m256i halves = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2,
+						3, 2, 3, 2, 3, 2, 3);
 	__m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
 	for (int64_t i = 0; i < cols / 256; i++, b += 210) {
 		PREFETCH(b);
 		PREFETCH(b + 64);
 		PREFETCH(b + 128);
 		PREFETCH(b + 192);
-		const int8_t *sc = (const int8_t *)(b + 192);
+		/* The 16 scales as int16, pairs (2m, 2m+1) in int32 lane m; a
+		 * group's two, each across its half, by a permute and a shuffle. */
+		const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
 		const __m256 dx = _mm256_mul_ps(_mm256_set1_ps(load_scale(b + 208)), _mm256_loadu_ps(x->d + i * 8));
+#pragma GCC unroll 2
 		for (int h = 0; h < 2; h++) {
 			const unsigned char *ql = b + 64 * h, *qhp = b + 128 + 32 * h;
 			__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
@@ -478,8 +484,8 @@ AVX2 float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols)
 				int xb = i * 8 + 4 * h + g;
 				__m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + (int64_t)xb * 32));
 				__m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[g], xv), _mm256_maddubs_epi16(k32, xv));
-				const int8_t *s2 = sc + 8 * h + 2 * g;
-				__m256i scv = _mm256_set_m128i(_mm_set1_epi16(s2[1]), _mm_set1_epi16(s2[0]));
+				__m256i scv = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(4 * h + g)),
+								  halves);
 				acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p, scv)),
 							 _mm256_permutevar8x32_ps(dx, _mm256_set1_epi32(4 * h + g)), acc[g]);
 			}
