@@ -128,6 +128,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/cl/models
 	install -m 755 $(addprefix bin/,$(PROGS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 scripts/cl-batch $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 scripts/cl-batch.sbatch $(DESTDIR)$(PREFIX)/share/cl/
 	install -m 644 lib/libcl.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 lib/libcl.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libcl.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcl.so.$(SOVERSION)

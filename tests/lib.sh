@@ -10,9 +10,12 @@ trap 'rm -rf "$TMP"' EXIT
 export PATH="$BIN:$PATH"
 PY=/usr/bin/python3
 
-ok() { echo "ok - $1"; }
-not_ok() { echo "not ok - $1"; shift; [ $# -gt 0 ] && printf '%s\n' "$@" | head -n 12 | sed 's/^/  /'; return 0; }
-skip() { echo "skip - $1: $2"; }
+n_ok=0 n_not_ok=0 n_skip=0
+ok() { echo "ok - $1"; n_ok=$((n_ok + 1)); }
+not_ok() { echo "not ok - $1"; n_not_ok=$((n_not_ok + 1)); shift; [ $# -gt 0 ] && printf '%s\n' "$@" | head -n 12 | sed 's/^/  /'; return 0; }
+skip() { echo "skip - $1: $2"; n_skip=$((n_skip + 1)); }
+# counts: this file's own tally, for the files that end with one.
+counts() { echo "# $(basename "$0" .sh): $n_ok passed, $n_not_ok failed, $n_skip skipped"; }
 
 # check NAME CMD...: the case passes when CMD exits 0.
 check() {

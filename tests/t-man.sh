@@ -29,7 +29,7 @@ bad=$(for f in "$top"/man/*.[15]; do
 done)
 [ -z "$bad" ] && ok "$c" || not_ok "$c" "$bad"
 
-for p in "$BIN"/cl-*; do
+for p in "$BIN"/cl-* "$top/scripts/cl-batch"; do
 	n=$(basename "$p")
 	c="$n --help: the usage lines list exactly the options described below them"
 	out=$($PY - "$p" <<'PYEOF'
