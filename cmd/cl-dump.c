@@ -51,6 +51,8 @@ static void put_header(const struct cl_stream_info *in)
 		printf(",\"layer\":%d", in->layer);
 	if (in->context)
 		printf(",\"context\":%u", in->context);
+	if (in->heads)
+		printf(",\"heads\":%d", in->heads);
 	printf(",\"producer\":\"%s\",\"model\":", in->producer);
 	cJSON *js = cJSON_CreateString(in->model);
 	char *m = js ? cJSON_PrintUnformatted(js) : NULL;
@@ -119,6 +121,16 @@ static int dump(const char *name, int fd, const char *npy)
 		printf("{\"kind\":\"%s\",\"seq\":%u,\"pos\":%u,\"token\":%d,\"flags\":%u",
 		       rec.kind < N_KINDS && kind_names[rec.kind] ? kind_names[rec.kind] : "?", rec.seq, rec.pos,
 		       rec.token, rec.flags);
+		/* The aux word, named as the stream's kind defines it. */
+		if (rec.kind != CL_REC_VECTOR)
+			;
+		else if (strcmp(info->what, "attention") == 0)
+			printf(",\"layer\":%d,\"head\":%d", CL_AUX_LAYER(rec.aux), CL_AUX_HEAD(rec.aux));
+		else if ((strcmp(info->what, "hidden") == 0 && (info->layer < 0 || rec.aux)) ||
+			 (strcmp(info->what, "logits") == 0 && rec.aux))
+			printf(",\"layer\":%u", rec.aux); /* taps, and the lens on them */
+		else if (rec.aux)
+			printf(",\"aux\":%u", rec.aux);
 		if (rec.logprob == rec.logprob) {
 			fputs(",\"logprob\":", stdout);
 			put_float(stdout, rec.logprob);
@@ -235,6 +247,7 @@ static int reverse(const char *name, FILE *in)
 			ni.eos = (int32_t)num(o, "eos", -1, lineno, -1, 1 << 30);
 			ni.context = (uint32_t)num(o, "context", 0, lineno, 0, 1 << 30);
 			ni.layer = (int32_t)num(o, "layer", -1, lineno, 0, 1 << 16);
+			ni.heads = (int32_t)num(o, "heads", 0, lineno, 0, 1 << 16);
 			const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "tokenizer");
 			if (cJSON_IsString(t))
 				snprintf(ni.tokenizer, sizeof ni.tokenizer, "%s", t->valuestring);
@@ -267,6 +280,11 @@ static int reverse(const char *name, FILE *in)
 		rec.pos = (uint32_t)num(o, "pos", 0, lineno, 0, 4294967295.0);
 		rec.token = (int32_t)num(o, "token", -1, lineno, -1, 2147483647.0);
 		rec.flags = (uint16_t)num(o, "flags", 0, lineno, 0, 65535);
+		if (strcmp(info.what, "attention") == 0)
+			rec.aux = CL_AUX_ATTN(num(o, "layer", 0, lineno, 0, 65535), num(o, "head", 0, lineno, 0, 65535));
+		else
+			rec.aux = (uint32_t)num(o, strcmp(info.what, "hidden") == 0 ? "layer" : "aux", 0, lineno, 0,
+						4294967295.0);
 		const cJSON *lp = cJSON_GetObjectItemCaseSensitive(o, "logprob");
 		rec.logprob = lp ? fval(lp, lineno, "logprob") : NAN;
 		if (kind == CL_REC_VECTOR) {

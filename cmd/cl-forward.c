@@ -12,8 +12,8 @@ static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
 		"usage: %s [-m DIR] [--last] [--ctx N] [--threads N] [--batch N] [--quantize TYPE]\n"
-		"       [--dtype f32|f16|bf16] [--kv-type f32|f16] [--layers A:B | --head] [--stats]\n"
-		"       [--progress]\n"
+		"       [--dtype f32|f16|bf16] [--kv-type f32|f16] [--layers A:B | --head]\n"
+		"       [--tap L,M,...|all FILE] [--attn FILE] [--stats] [--progress]\n"
 		"A stream of input embeddings on standard input to a stream of logits on\n"
 		"standard output: one vector of vocab_size per position, written as soon as\n"
 		"its position is computed.  A record's position is authoritative: one earlier\n"
@@ -36,6 +36,12 @@ static void usage(int code)
 		"                  or the logits where B is the last (A: for short)\n"
 		"  --head          the final norm and output projection alone, on hidden\n"
 		"                  states of any layer: the logit lens\n"
+		"  --tap L,M,... FILE  also write the residual stream at those layer\n"
+		"                  boundaries (L: the input of layer L; all: every one of\n"
+		"                  the stage's) to FILE, a hidden stream whose records name\n"
+		"                  their layer, while the output goes on\n"
+		"  --attn FILE     also write each layer's attention probabilities, a vector\n"
+		"                  of context width per query position, layer and head\n"
 		"  --stats         at exit, report on standard error: positions, compute seconds\n"
 		"                  and ms per position, weight bytes, parameters, peak RSS\n"
 		"  --progress      show loading progress (default: when standard error is a terminal)\n"
@@ -111,6 +117,84 @@ static void flush_last(struct seq *s)
 }
 
 static uint64_t positions, batches;
+
+/* --tap and --attn: side streams written as the batches go through. */
+static struct cl_writer *tw, *aw;
+static int32_t taps[1 << 10];
+static int n_taps;
+static float *tap_buf, *attn_buf, *attn_row;
+
+static void side_put(struct cl_writer *sw, const struct cl_record *r)
+{
+	enum cl_status st = cl_writer_put(sw, r);
+	if (st)
+		die_status(st);
+}
+
+/* "1,3,5" or "all" (every boundary from..to) into taps[]. */
+static void parse_taps(const char *v, int32_t from, int32_t to, int32_t n_layers)
+{
+	if (strcmp(v, "all") == 0) {
+		for (int32_t l = from; l <= to; l++)
+			taps[n_taps++] = l;
+		return;
+	}
+	for (const char *p = v;;) {
+		char *end;
+		errno = 0;
+		long l = strtol(p, &end, 10);
+		if (end == p || l < 0 || errno || n_taps == (int)(sizeof taps / sizeof *taps))
+			die(EXIT_USAGE, "--tap: expected layers such as 1,4,8 or all, got '%s'", v);
+		if (l > n_layers)
+			die(EXIT_USAGE, "--tap: layer %ld: the model has %d layers (boundaries 0 to %d)", l, n_layers,
+			    n_layers);
+		taps[n_taps++] = (int32_t)l;
+		if (!*end)
+			break;
+		if (*end != ',')
+			die(EXIT_USAGE, "--tap: expected layers such as 1,4,8 or all, got '%s'", v);
+		p = end + 1;
+	}
+}
+
+static struct cl_writer *side_open(const char *path, const char *opt, const struct cl_stream_info *info)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0)
+		die(EXIT_DATA, "%s: %s:", opt, path);
+	enum cl_status st;
+	struct cl_writer *sw = cl_writer_open(fd, path, info, &st);
+	if (!sw)
+		die_status(st);
+	return sw;
+}
+
+/* The side streams' records of a batch's n rows: every tap of a row, then
+ * every layer's heads of it. */
+static void side_rows(const struct cl_record *meta, int n, int64_t dim, int32_t attn_layers)
+{
+	for (int k = 0; k < n; k++) {
+		struct cl_record o = meta[k];
+		o.kind = CL_REC_VECTOR;
+		o.logprob = NAN;
+		for (int j = 0; tw && j < n_taps; j++) {
+			o.n = (uint32_t)dim;
+			o.aux = (uint32_t)taps[j];
+			o.data = tap_buf + ((size_t)k * n_taps + j) * dim;
+			side_put(tw, &o);
+		}
+		for (int32_t l = 0; aw && l < attn_layers; l++)
+			for (int h = 0; h < mi->n_heads; h++) {
+				const float *a = attn_buf + (((size_t)k * attn_layers + l) * mi->n_heads + h) * ctx;
+				memcpy(attn_row, a, (meta[k].pos + 1) * sizeof *a);
+				memset(attn_row + meta[k].pos + 1, 0, (ctx - meta[k].pos - 1) * sizeof *a);
+				o.n = (uint32_t)ctx;
+				o.aux = CL_AUX_ATTN(mi->layer_from + l, h);
+				o.data = attn_row;
+				side_put(aw, &o);
+			}
+	}
+}
 static const char *ctx_why; /* what set the context, for messages */
 
 /* A position at or past the end of the context.  Of a prompt, read on to its
@@ -162,6 +246,7 @@ int main(int argc, char **argv)
 {
 	const char *dir = NULL;
 	int last = 0, stats = 0, i, layers_given = 0, head = 0;
+	const char *tap_list = NULL, *tap_file = NULL, *attn_file = NULL;
 	long ctx_opt = 0, batch = CL_BATCH_MAX;
 	enum cl_dtype dtype = CL_DTYPE_F32;
 	struct cl_model_opts opts;
@@ -203,6 +288,13 @@ int main(int argc, char **argv)
 			layers_given = 1;
 		} else if (strcmp(a, "--head") == 0) {
 			head = 1;
+		} else if (strcmp(a, "--tap") == 0) {
+			if (i + 2 >= argc)
+				die(EXIT_USAGE, "--tap: needs layers and a file, as --tap 4,8 FILE (see --help)");
+			tap_list = argv[++i];
+			tap_file = argv[++i];
+		} else if ((v = opt_arg(argc, argv, &i, "--attn"))) {
+			attn_file = v;
 		} else if ((v = opt_arg(argc, argv, &i, "--dtype"))) {
 			if (cl_dtype_parse(v, &dtype) || dtype > CL_DTYPE_BF16)
 				die(EXIT_USAGE, "--dtype: expected f32, f16 or bf16, got '%s'", v);
@@ -270,6 +362,32 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* Rows of a batch, at most B. */
+	enum { B = CL_BATCH_MAX };
+	int64_t dim = mi->dim, V = mi->out_dim;
+	int32_t attn_layers = mi->layer_to - mi->layer_from;
+	if (tap_list) {
+		parse_taps(tap_list, mi->layer_from, mi->layer_to, mi->n_layers);
+		if (!(tap_buf = malloc((size_t)B * n_taps * dim * sizeof *tap_buf)))
+			die(EXIT_DATA, "--tap: out of memory");
+		if ((st = cl_model_set_taps(model, taps, n_taps, tap_buf)))
+			die(EXIT_USAGE, "--tap: %s", cl_errmsg());
+	}
+	if (attn_file) {
+		if (attn_layers == 0)
+			die(EXIT_USAGE, "--attn: this stage has no layers (--head is the norm and projection alone)");
+		/* A row's probabilities take layers x heads x context floats: the
+		 * batch shrinks to keep them within 256 MiB. */
+		size_t per_row = (size_t)attn_layers * mi->n_heads * ctx * sizeof(float);
+		long fit = (long)((256u << 20) / per_row);
+		if (fit < batch)
+			batch = fit > 0 ? fit : 1;
+		if (!(attn_buf = malloc((size_t)batch * per_row)) || !(attn_row = malloc((size_t)ctx * sizeof(float))))
+			die(EXIT_DATA, "--attn: out of memory (%.0f MiB a position)", (double)per_row / (1 << 20));
+		if ((st = cl_model_set_attn(model, attn_buf, ctx)))
+			die_status(st);
+	}
+
 	struct cl_reader *r = cl_reader_open(STDIN_FILENO, "stdin");
 	const struct cl_stream_info *in = r ? cl_reader_info(r, &st) : NULL;
 	if (!in)
@@ -280,14 +398,19 @@ int main(int argc, char **argv)
 		die(EXIT_DATA, "stdin: embeddings of width %u, but %s has hidden_size %d", in->width, dir, mi->dim);
 	/* The input is the residual stream where the stage begins: embeddings
 	 * (layer 0) for the first; --head takes any layer's. */
-	int in_layer = strcmp(in->what, "hidden") == 0 ? in->layer : strcmp(in->what, "embeddings") == 0 ? 0 : -1;
-	if (in_layer < 0)
+	int in_hidden = strcmp(in->what, "hidden") == 0;
+	int in_layer = in_hidden ? in->layer : strcmp(in->what, "embeddings") == 0 ? 0 : -1;
+	if (!in_hidden && in_layer < 0)
 		die(EXIT_DATA, "stdin: expected embeddings or hidden states, got %s", in->what);
+	if (in_layer < 0 && !head)
+		die(EXIT_DATA, "stdin: hidden states of several layers (a --tap stream); a stage takes one layer's, "
+		    "--head any");
 	if (!head && in_layer != mi->layer_from)
 		die(EXIT_DATA, "stdin: the residual stream at layer %d, but this stage begins at layer %d (--layers)",
 		    in_layer, mi->layer_from);
 	if (tok && (st = cl_stream_check_tokenizer(in, cl_tokenizer_fingerprint(tok), dir)))
 		die(EXIT_DATA, "stdin: %s", cl_errmsg());
+	int keep_aux = head && in_layer < 0;
 
 	struct cl_stream_info info;
 	cl_stream_info_init(&info, CL_STREAM_VECTORS, hidden_out ? "hidden" : "logits", "cl-forward");
@@ -303,10 +426,25 @@ int main(int argc, char **argv)
 	snprintf(info.model, sizeof info.model, "%s", dir);
 	if (!(w = cl_writer_open(STDOUT_FILENO, "stdout", &info, &st)))
 		die_status(st);
-
-	/* Rows of a batch, at most B. */
-	enum { B = CL_BATCH_MAX };
-	int64_t dim = mi->dim, V = mi->out_dim;
+	if (tap_list) {
+		/* One tap's stream is a stage's output (a later stage or --head
+		 * takes it as it is); several name each record's layer. */
+		struct cl_stream_info ti = info;
+		snprintf(ti.what, sizeof ti.what, "hidden");
+		ti.width = (uint32_t)dim;
+		ti.dtype = CL_DTYPE_F32;
+		ti.layer = n_taps == 1 ? taps[0] : -1;
+		tw = side_open(tap_file, "--tap", &ti);
+	}
+	if (attn_file) {
+		struct cl_stream_info ai = info;
+		snprintf(ai.what, sizeof ai.what, "attention");
+		ai.width = (uint32_t)ctx;
+		ai.dtype = CL_DTYPE_F32;
+		ai.layer = -1;
+		ai.heads = mi->n_heads;
+		aw = side_open(attn_file, "--attn", &ai);
+	}
 	/* File-scope, so that a die() part-way leaks nothing LeakSanitizer sees. */
 	static float *x, *logits;
 	x = malloc((size_t)B * dim * sizeof *x);          /* (B, dim) */
@@ -334,6 +472,10 @@ int main(int argc, char **argv)
 				drop(s);
 			}
 			put(&rec);
+			if (tw)
+				side_put(tw, &rec);
+			if (aw)
+				side_put(aw, &rec);
 			continue;
 		}
 		/* A batch: the records already here (buffered, or waiting in the
@@ -387,10 +529,14 @@ int main(int argc, char **argv)
 			die(EXIT_DATA, "stdin: seq %u: %s", meta[0].seq, cl_errmsg());
 		positions += (uint64_t)n;
 		batches++;
+		side_rows(meta, n, dim, attn_layers);
 		const float *lg = logits;
 		for (int k = 0; k < n; k++) {
 			struct cl_record o = meta[k];
 			o.logprob = NAN;
+			/* The lens on a stream of several taps names each
+			 * record's layer; other outputs are of one layer. */
+			o.aux = keep_aux ? meta[k].aux : 0;
 			if (!rows[k].logits) {
 				/* A position left out goes as a bare TOKEN record, so
 				 * that a sampler still knows the whole sequence
@@ -423,6 +569,14 @@ int main(int argc, char **argv)
 			flush_last(&seqs[k]);
 	if ((st = cl_writer_close(w)))
 		die_status(st);
+	if (tw && (st = cl_writer_close(tw)))
+		die_status(st);
+	if (aw && (st = cl_writer_close(aw)))
+		die_status(st);
+	tw = aw = NULL;
+	free(tap_buf);
+	free(attn_buf);
+	free(attn_row);
 	for (int k = 0; k < MAX_SEQS; k++) {
 		if (seqs[k].used)
 			drop(&seqs[k]);

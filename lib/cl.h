@@ -189,7 +189,7 @@ enum cl_rec_flag { /* append-only bits */
 
 struct cl_stream_info {
 	enum cl_stream_kind kind;
-	char what[16];          /* "tokens", "embeddings", "logits" */
+	char what[16];          /* "tokens", "embeddings", "logits", "hidden", "attention" */
 	uint32_t width;         /* vectors: elements per vector */
 	enum cl_dtype dtype;    /* vectors: element type (f32, f16, bf16) */
 	uint32_t vocab_size;    /* 0: unknown */
@@ -201,6 +201,7 @@ struct cl_stream_info {
 				   of layer L (0: the embeddings); -1: not hidden states */
 	uint32_t context;       /* logits: positions each sequence's cache holds (its
 				   positions are 0 to context - 1); 0: unknown */
+	int32_t heads;          /* attention: query heads per layer; 0 otherwise */
 };
 
 struct cl_alt {
@@ -216,8 +217,15 @@ struct cl_record {
 	int32_t token;     /* the token at pos; -1 where none */
 	float logprob;     /* tokens from a sampler: log-probability; else NaN */
 	uint32_t n;        /* payload elements: vector width, or alternatives */
+	uint32_t aux;      /* the record header's last word: 0, except in a tap
+			      stream ("hidden" of several layers: the layer) and
+			      an "attention" stream (layer * 65536 + head) */
 	const void *data;  /* payload; the reader's view lives until the next read */
 };
+/* A record's layer and head in an attention stream, and the aux word of them. */
+#define CL_AUX_ATTN(layer, head) ((uint32_t)(layer) << 16 | (uint32_t)(head))
+#define CL_AUX_LAYER(aux) ((int32_t)((aux) >> 16))
+#define CL_AUX_HEAD(aux) ((int32_t)((aux) & 0xffff))
 
 struct cl_reader;
 /* Read a stream from fd; `name` is used in messages ("-" for stdin).
@@ -416,6 +424,21 @@ struct cl_batch_row {
 };
 enum cl_status cl_model_forward_batch(struct cl_model *m, const struct cl_batch_row *rows, int32_t n,
 				      const float *x, float *logits);
+/* Taps, the analogue of run_with_cache: while set, every forward pass also
+ * copies each row's residual stream at the boundaries layers[0..n) into buf,
+ * (rows, n, dim), in the list's order.  Boundary L is the input of layer L
+ * (0: the embeddings; n_layers: the output of the last layer, before the
+ * final norm), and must lie within the stage (layer_from..layer_to).  Rows
+ * are those of one cl_model_forward_batch call (at most CL_BATCH_MAX, or n
+ * of cl_model_forward's batch).  buf NULL turns taps off. */
+enum cl_status cl_model_set_taps(struct cl_model *m, const int32_t *layers, int n, float *buf);
+/* Attention probabilities: while set, every forward pass also writes each
+ * row's softmax over key positions 0..pos, for each layer of the stage and
+ * each query head, into buf, (rows, stage layers, n_heads, ctx): row t,
+ * stage layer l, head h at ((t * layers + l) * n_heads + h) * ctx.  Entries
+ * past pos are left as they were; ctx is at least each row's pos + 1.  buf
+ * NULL turns it off. */
+enum cl_status cl_model_set_attn(struct cl_model *m, float *buf, int32_t ctx);
 /* Compute seconds spent in cl_model_forward so far (for --stats). */
 double cl_model_seconds(const struct cl_model *m);
 /* Write the model's weights as converted at load (opts.quantize) into dir, a

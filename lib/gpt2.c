@@ -395,9 +395,14 @@ static enum cl_status gpt2_forward(struct cl_model *m, const struct cl_row *rows
 		if (rows[t].pos >= in->max_pos)
 			return cl_error(CL_ERR_RANGE, "position %d is beyond n_positions %d", rows[t].pos,
 					in->max_pos);
-	/* The learned positions join the embeddings: at the first stage only. */
+	/* The learned positions join the embeddings as layer 0 begins: boundary
+	 * 0 (a stage's input or output, a tap) is the token embeddings alone,
+	 * so that --layers 0:0 | --layers 0: adds them once. */
+	int add_pos = in->layer_from == 0 && in->layer_to > 0;
+	if (in->layer_from == 0)
+		cl_model_tap(m, 0, xin, n);
 	for (int t = 0; t < n; t++) {
-		if (in->layer_from == 0) {
+		if (add_pos) {
 			cl_mat_row(&G->wpe, rows[t].pos, G->xb + t * D);
 			for (int64_t i = 0; i < D; i++)
 				G->x[t * D + i] = xin[t * D + i] + G->xb[t * D + i];
@@ -408,6 +413,8 @@ static enum cl_status gpt2_forward(struct cl_model *m, const struct cl_row *rows
 	for (int l = in->layer_from; l < in->layer_to; l++) {
 		const struct layer *y = &G->layers[l];
 		int lk = l - in->layer_from;
+		if (l > 0)
+			cl_model_tap(m, l, G->x, n);
 		for (int t = 0; t < n; t++)
 			cl_layernorm(G->xb + t * D, G->x + t * D, y->ln1_w, y->ln1_b, D, G->eps);
 		cl_matmul(m->pool, &y->attn, G->xb, n, G->qkv);
@@ -441,6 +448,8 @@ static enum cl_status gpt2_forward(struct cl_model *m, const struct cl_row *rows
 		for (int64_t i = 0; i < n * D; i++)
 			G->x[i] += G->out[i];
 	}
+	if (in->layer_to > 0)
+		cl_model_tap(m, in->layer_to, G->x, n);
 	if (!logits || !n_out)
 		return CL_OK;
 	if (in->layer_to < in->n_layers) {

@@ -291,6 +291,7 @@ static enum cl_status llama_forward(struct cl_model *m, const struct cl_row *row
 	for (int l = in->layer_from; l < in->layer_to; l++) {
 		const struct layer *y = &L->layers[l];
 		int lk = l - in->layer_from;
+		cl_model_tap(m, l, L->x, n);
 		for (int t = 0; t < n; t++)
 			cl_rmsnorm(L->xb + t * dim, L->x + t * dim, y->attn_norm, dim, L->eps);
 		cl_matmul(m->pool, &y->wq, L->xb, n, L->q);
@@ -325,6 +326,7 @@ static enum cl_status llama_forward(struct cl_model *m, const struct cl_row *row
 		for (int64_t i = 0; i < n * dim; i++)
 			L->x[i] += L->out[i];
 	}
+	cl_model_tap(m, in->layer_to, L->x, n);
 	if (!logits || !n_out)
 		return CL_OK;
 	if (in->layer_to < in->n_layers) {

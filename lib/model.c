@@ -109,6 +109,7 @@ void cl_model_free(struct cl_model *m)
 		free(m->owned[i]);
 	free(m->owned);
 	free(m->conv);
+	free(m->tap_slot);
 	cl_pool_free(m->pool);
 	cl_weights_free(m->w);
 	free(m);
@@ -309,6 +310,10 @@ enum cl_status cl_model_forward_batch(struct cl_model *m, const struct cl_batch_
 	enum cl_status st = check_batch(rows, n);
 	if (st)
 		return st;
+	for (int32_t t = 0; m->attn_buf && t < n; t++)
+		if (rows[t].pos >= m->attn_ctx)
+			return cl_error(CL_ERR_RANGE, "position %d: attention rows hold %d keys", rows[t].pos,
+					m->attn_ctx);
 	double t0 = now();
 	int64_t dim = m->info.dim, V = m->info.out_dim;
 	struct cl_row r[CL_BATCH];
@@ -320,6 +325,7 @@ enum cl_status cl_model_forward_batch(struct cl_model *m, const struct cl_batch_
 			if (rows[i + t].logits)
 				out[n_out++] = t;
 		}
+		m->row0 = i;
 		st = m->fam->forward(m, r, b, x + (size_t)i * dim, n_out ? logits : NULL, out, n_out);
 		if (!st) {
 			for (int32_t t = 0; t < b; t++)
@@ -397,11 +403,17 @@ static void attend_worker(void *arg, int ith, int nth)
 		const float *q = j->q + (size_t)t * j->ldq + (size_t)h * hd;
 		int64_t koff = (int64_t)(h / rep) * hd;
 		float *o = j->out + (size_t)t * od + (size_t)h * hd;
+		float *keep = NULL; /* cl_model_set_attn's row for (t, layer, h) */
+		if (j->m->attn_buf)
+			keep = j->m->attn_buf + (((size_t)(j->m->row0 + t) * (size_t)kv->n_layers + (size_t)j->layer) * (size_t)nh +
+						 (size_t)h) * (size_t)j->m->attn_ctx;
 		if (!kv->f16) {
 			const float *kc = (const float *)kv->k + base, *vc = (const float *)kv->v + base;
 			for (int32_t s = 0; s <= p; s++)
 				scores[s] = cl_dot_f32(q, kc + (size_t)s * kvd + koff, hd) * j->scale;
 			cl_softmax(scores, p + 1);
+			if (keep)
+				memcpy(keep, scores, (size_t)(p + 1) * sizeof *scores);
 			memset(o, 0, (size_t)hd * sizeof *o);
 			for (int32_t s = 0; s <= p; s++)
 				cl_axpy_f32(o, scores[s], vc + (size_t)s * kvd + koff, hd);
@@ -410,6 +422,8 @@ static void attend_worker(void *arg, int ith, int nth)
 			for (int32_t s = 0; s <= p; s++)
 				scores[s] = cl_dot_f16(kc + (size_t)s * kvd + koff, q, hd) * j->scale;
 			cl_softmax(scores, p + 1);
+			if (keep)
+				memcpy(keep, scores, (size_t)(p + 1) * sizeof *scores);
 			memset(o, 0, (size_t)hd * sizeof *o);
 			for (int32_t s = 0; s <= p; s++)
 				cl_axpy_f16(o, scores[s], vc + (size_t)s * kvd + koff, hd);
@@ -422,6 +436,59 @@ void cl_model_attend(struct cl_model *m, const struct cl_row *rows, int layer, i
 {
 	struct attend_job job = {m, rows, layer, n, q, ldq, scale, out};
 	cl_pool_run(m->pool, attend_worker, &job);
+}
+
+enum cl_status cl_model_set_taps(struct cl_model *m, const int32_t *layers, int n, float *buf)
+{
+	free(m->tap_slot);
+	m->tap_slot = NULL;
+	m->tap_buf = NULL;
+	m->n_taps = 0;
+	if (!buf || n < 1)
+		return CL_OK;
+	int32_t nl = m->info.n_layers;
+	if (!(m->tap_slot = malloc(((size_t)nl + 1) * sizeof *m->tap_slot)))
+		return cl_error(CL_ERR_NOMEM, "out of memory");
+	for (int32_t l = 0; l <= nl; l++)
+		m->tap_slot[l] = -1;
+	for (int k = 0; k < n; k++) {
+		int32_t l = layers[k];
+		if (l < m->info.layer_from || l > m->info.layer_to) {
+			free(m->tap_slot);
+			m->tap_slot = NULL;
+			return cl_error(CL_ERR_RANGE, "tap at layer %d: the stage runs layers %d to %d, so its boundaries "
+					"are %d to %d", l, m->info.layer_from, m->info.layer_to - 1, m->info.layer_from,
+					m->info.layer_to);
+		}
+		if (m->tap_slot[l] >= 0) {
+			free(m->tap_slot);
+			m->tap_slot = NULL;
+			return cl_error(CL_ERR_RANGE, "tap at layer %d: listed twice", l);
+		}
+		m->tap_slot[l] = k;
+	}
+	m->n_taps = n;
+	m->tap_buf = buf;
+	return CL_OK;
+}
+
+void cl_model_tap(struct cl_model *m, int32_t layer, const float *x, int32_t n)
+{
+	if (!m->tap_buf || m->tap_slot[layer] < 0)
+		return;
+	int64_t dim = m->info.dim;
+	for (int32_t t = 0; t < n; t++)
+		memcpy(m->tap_buf + ((size_t)(m->row0 + t) * (size_t)m->n_taps + (size_t)m->tap_slot[layer]) * (size_t)dim,
+		       x + (size_t)t * dim, (size_t)dim * sizeof *x);
+}
+
+enum cl_status cl_model_set_attn(struct cl_model *m, float *buf, int32_t ctx)
+{
+	if (buf && ctx < 1)
+		return cl_error(CL_ERR_RANGE, "attention rows of %d keys", ctx);
+	m->attn_buf = buf;
+	m->attn_ctx = buf ? ctx : 0;
+	return CL_OK;
 }
 
 double cl_model_seconds(const struct cl_model *m)

@@ -61,6 +61,15 @@ struct cl_model {
 	int n_conv, cap_conv;
 	void *impl;                /* the family's state */
 	double seconds;            /* compute time in forward */
+	/* Taps and attention (cl_model_set_taps, cl_model_set_attn): buffers of
+	 * the caller's, indexed by the row of the cl_model_forward_batch call
+	 * (row0: the first row of the chunk the family computes now). */
+	int32_t *tap_slot;         /* (n_layers + 1): boundary L's slot in a row, or -1 */
+	int n_taps;
+	float *tap_buf;            /* (rows, n_taps, dim) */
+	float *attn_buf;           /* (rows, stage layers, n_heads, attn_ctx) */
+	int32_t attn_ctx;
+	int32_t row0;
 };
 
 struct cl_kv {
@@ -101,6 +110,12 @@ void cl_kv_store(struct cl_kv *kv, int layer, int32_t pos, const float *k, const
  * grouped-query attention).  Split over the model's threads by (row, head). */
 void cl_model_attend(struct cl_model *m, const struct cl_row *rows, int layer, int32_t n, const float *q,
 		     int64_t ldq, float scale, float *out);
+
+/* Families call this at every layer boundary L of their stage (the input of
+ * layer L; layer_to after the last) with the residual stream x (n, dim) of
+ * the chunk's rows: it copies the rows to the taps' buffer where L is
+ * tapped. */
+void cl_model_tap(struct cl_model *m, int32_t layer, const float *x, int32_t n);
 
 extern const struct cl_family_ops cl_family_llama;
 extern const struct cl_family_ops cl_family_gpt2;

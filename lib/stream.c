@@ -6,7 +6,7 @@
  *   header: magic[8] "\x89CLS\r\n\x1a\n", u32 version, u32 json_len,
  *           json_len bytes of JSON (space-padded so records start 8-aligned)
  *   record: u16 kind, u16 flags, u32 seq, u32 pos, i32 token, f32 logprob,
- *           u32 n, u32 bytes, u32 reserved (0)          = 32 bytes
+ *           u32 n, u32 bytes, u32 aux (0 but in tap and attention streams) = 32 bytes
  *           then `bytes` of payload
  */
 #include <cJSON.h>
@@ -253,6 +253,11 @@ static enum cl_status parse_info(const char *name, const char *json, size_t n, s
 		goto out;
 	} else if (jnum(o, "context", 0, 1u << 30, &d) > 0)
 		info->context = (uint32_t)d;
+	if (jnum(o, "heads", 0, 1 << 16, &d) < 0) {
+		st = cl_error(CL_ERR_FORMAT, "%s: stream header: heads: expected a non-negative integer", name);
+		goto out;
+	} else if (jnum(o, "heads", 0, 1 << 16, &d) > 0)
+		info->heads = (int32_t)d;
 	info->dtype = CL_DTYPE_F32;
 	if (info->kind == CL_STREAM_VECTORS) {
 		if (jnum(o, "width", 1, MAX_WIDTH, &d) <= 0) {
@@ -368,6 +373,7 @@ enum cl_status cl_reader_next(struct cl_reader *r, struct cl_record *rec)
 		memcpy(&rec->logprob, &lp, 4);
 		rec->n = rd32(p + 20);
 		uint32_t bytes = rd32(p + 24);
+		rec->aux = rd32(p + 28);
 		if (rec->kind >= 0x80)
 			return cl_error(CL_ERR_FORMAT, "%s: record %llu: bad record kind %u", r->name,
 					(unsigned long long)r->nrec, rec->kind);
@@ -516,6 +522,8 @@ static char *info_json(const struct cl_stream_info *info)
 		cJSON_AddNumberToObject(o, "layer", info->layer);
 	if (info->context)
 		cJSON_AddNumberToObject(o, "context", info->context);
+	if (info->heads)
+		cJSON_AddNumberToObject(o, "heads", info->heads);
 	cJSON_AddStringToObject(o, "producer", info->producer);
 	cJSON_AddStringToObject(o, "model", info->model);
 	char *s = cJSON_PrintUnformatted(o);
@@ -608,7 +616,7 @@ enum cl_status cl_writer_put(struct cl_writer *w, const struct cl_record *rec)
 	wr32(p + 16, lp);
 	wr32(p + 20, rec->n);
 	wr32(p + 24, (uint32_t)bytes);
-	wr32(p + 28, 0);
+	wr32(p + 28, rec->aux);
 	p += REC_SIZE;
 	if (rec->kind == CL_REC_VECTOR) {
 		const float *x = rec->data;

@@ -7,7 +7,7 @@ Needs only NumPy (Debian's python3-numpy; run with /usr/bin/python3).
     r = Reader(sys.stdin.buffer)          # the header is read at once
     r.info                                # its JSON metadata: a dict
     for rec in r:                         # Record(kind, flags, seq, pos, token,
-        ...                               #        logprob, data)
+        ...                               #        logprob, data, aux)
     w = Writer(sys.stdout.buffer, {"kind": "tokens", "tokenizer": r.info["tokenizer"]})
     w.put(TOKEN, seq=0, pos=5, token=42, logprob=-0.3, flags=GENERATED | SAMPLE)
 
@@ -31,10 +31,12 @@ TOKEN, VECTOR, SEQ_BEGIN, PROMPT_END, SEQ_END, END = 1, 2, 3, 4, 5, 6
 SAMPLE, GENERATED, PROMPT = 1, 2, 4
 MAGIC = b"\x89CLS\r\n\x1a\n"
 VERSION = 1
-_REC = struct.Struct("<HHIIifIII")  # kind flags seq pos token logprob n bytes reserved
+_REC = struct.Struct("<HHIIifIII")  # kind flags seq pos token logprob n bytes aux
 _ELEM = {"f32": 4, "f16": 2, "bf16": 2}
 
-Record = collections.namedtuple("Record", "kind flags seq pos token logprob data")
+# aux: 0, except in tap streams (the layer) and attention streams
+# (layer * 65536 + head); see cl-stream(5).
+Record = collections.namedtuple("Record", "kind flags seq pos token logprob data aux", defaults=(0,))
 
 
 class StreamError(Exception):
@@ -120,7 +122,7 @@ class Reader:
                 self._header(first)
                 continue
             h = first + self._read(_REC.size - 1)
-            kind, flags, seq, pos, token, lp, n, nbytes, _ = _REC.unpack(h)
+            kind, flags, seq, pos, token, lp, n, nbytes, aux = _REC.unpack(h)
             data = self._read(nbytes) if nbytes else None
             self.nrec += 1
             if kind == VECTOR:
@@ -134,7 +136,7 @@ class Reader:
                 data = [struct.unpack_from("<if", data, 8 * i) for i in range(n)]
             elif kind > END:
                 continue  # a kind from a later version: skipped by its length
-            return Record(kind, flags, seq, pos, token, lp, data)
+            return Record(kind, flags, seq, pos, token, lp, data, aux)
 
 
 class Writer:
@@ -156,7 +158,7 @@ class Writer:
         if self.flush:
             self.f.flush()
 
-    def put(self, kind, seq=0, pos=0, token=-1, flags=0, logprob=math.nan, data=None):
+    def put(self, kind, seq=0, pos=0, token=-1, flags=0, logprob=math.nan, data=None, aux=0):
         """data: a vector (VECTOR) or a list of (token, logprob) (TOKEN)."""
         if kind == VECTOR:
             n = self.info["width"]
@@ -166,7 +168,7 @@ class Writer:
         else:
             n = len(data or ())
             payload = b"".join(struct.pack("<if", t, l) for t, l in data or ())
-        self._out(_REC.pack(kind, flags, seq, pos, token, logprob, n, len(payload), 0) + payload)
+        self._out(_REC.pack(kind, flags, seq, pos, token, logprob, n, len(payload), aux) + payload)
 
 
 def load_logits(path):
