@@ -13,7 +13,7 @@ fi
 ok "make install PREFIX=... succeeds"
 missing=
 for f in bin/cl-tokenize bin/cl-embed bin/cl-forward bin/cl-sample bin/cl-detok bin/cl-dump bin/cl-complete bin/cl-quantize \
-	bin/cl-serve bin/cl-batch share/cl/cl-batch.sbatch lib/libcl.a lib/libcl.so lib/libcl.so.0 include/cl.h lib/pkgconfig/libcl.pc \
+	bin/cl-serve bin/cl-score bin/cl-batch share/cl/cl-batch.sbatch lib/libcl.a lib/libcl.so lib/libcl.so.0 include/cl.h lib/pkgconfig/libcl.pc \
 	share/man/man5/cl-stream.5 share/man/man1/cl-forward.1 share/man/man1/cl-serve.1 share/man/man1/cl-batch.1; do
 	[ -e "$p/$f" ] || missing="$missing $f"
 done
@@ -78,7 +78,7 @@ else
 	not_ok "$name" "$(tail -5 "$TMP/log")"
 fi
 
-for prog in cl-tokenize cl-embed cl-forward cl-sample cl-detok cl-dump cl-complete cl-quantize cl-serve cl-batch; do
+for prog in cl-tokenize cl-embed cl-forward cl-sample cl-detok cl-dump cl-complete cl-quantize cl-serve cl-score cl-batch; do
 	name="every option $prog --help names is in its man page"
 	opts_help=$("$p/bin/$prog" --help 2>&1 | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u)
 	opts_man=$(sed 's/\\-/-/g' "man/$prog.1" | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u)
