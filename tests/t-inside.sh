@@ -161,6 +161,27 @@ n=$(printf 'Once upon a time\nThe cat sat.\n' | cl-score -m "$M" --json --lines 
 cl-score -m "$M" -f "$TMP/text" | cl-dump | grep -q '"kind":"token","seq":0,"pos":1,"token":[0-9]*,"flags":4,"logprob":-' &&
 	ok "cl-score's stream carries each token's log-probability" || not_ok "cl-score's stream carries each token's log-probability"
 
+# Activation patching (scripts/patch-activation): the residual of the
+# position where the prompts differ, copied at layer 0, restores the clean
+# run exactly; at the last boundary only the last position's matters.
+P=$top/scripts/patch-activation
+args=(-m "$M" --clean "Lily went to the park. Then" --corrupt "Tim went to the park. Then" --answer she --wrong he)
+out=$($PY "$P" "${args[@]}" --sweep --json 2>&1)
+res=$($PY -c '
+import json, sys
+d = json.loads(sys.argv[1]); r = d["recovered"]; T = len(d["positions"])
+print(d["patched"][0][1] == d["clean"], r[0][1] == 1, all(v == 0 for v in r[0][:1] + r[0][2:]),
+      r[-1][-1] == 1, all(v == 0 for v in r[-1][:-1]), d["clean"] - d["corrupt"] > 1, len(r) == 6)' "$out" 2>&1)
+[ "$res" = "True True True True True True True" ] &&
+	ok "patch-activation: layer 0 at the differing position restores the clean logit difference exactly, the last boundary only at the last position" ||
+	not_ok "patch-activation: the sweep's corners are exact" "$res" "$out"
+out=$($PY "$P" "${args[@]}" --layer 3 --pos 1 2>&1)
+echo "$out" | grep -q '^patched at layer 3, position 1: .* (recovered ' && ok "patch-activation --layer 3 --pos 1 reports one patch" ||
+	not_ok "patch-activation --layer 3 --pos 1 reports one patch" "$out"
+out=$($PY "$P" -m "$M" --clean "Lily went to the park." --corrupt "Tom went to the park." --answer she --wrong he --sweep 2>&1)
+[ "$out" = "patch-activation: the clean prompt is 10 tokens, the corrupted 11: they must match" ] &&
+	ok "patch-activation: prompts of other lengths are refused in one line" || not_ok "patch-activation: prompts of other lengths are refused" "$out"
+
 check_fails "--tap outside the stage is refused" "tap at layer 1: the stage runs layers 2 to 3" \
 	bash -c 'cl-forward -m "$1" --layers 2:4 --tap 1 /dev/null </dev/null' _ "$M"
 check_fails "--tap past the model's layers is refused" "--tap: layer 9: the model has 5 layers" \
