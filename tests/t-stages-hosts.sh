@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# One model over two hosts: stages of cl-forward on two network namespaces
+# reached by ssh (scripts/netns-hosts; cl installed for them with `make
+# install`), joined by pipes through this machine.  The logits equal the
+# whole model's bit for bit; the generation loop across the hosts gives the
+# tokens of the loop on one machine; and the hop cost per token is measured.
+. "$(dirname "$0")/lib.sh"
+cd "$(dirname "$0")/.." || exit 2
+c="stages on two ssh hosts"
+[ "$(id -u)" -eq 0 ] || { skip "$c" "needs root to make network namespaces"; counts; exit 0; }
+if ! scripts/setup --hosts >"$TMP/setup.log" 2>&1; then
+	skip "$c" "scripts/setup --hosts could not install openssh-server: $(tail -1 "$TMP/setup.log")"
+	counts; exit 0
+fi
+if ! ip netns add "cl-probe-$$" 2>"$TMP/err"; then
+	skip "$c" "this machine cannot make network namespaces ($(head -1 "$TMP/err"))"
+	counts; exit 0
+fi
+ip netns del "cl-probe-$$"
+H=$TMP/hosts
+trap 'scripts/netns-hosts down "$H"; rm -rf "$TMP"' EXIT
+if ! out=$(scripts/netns-hosts up "$H" 2 2>&1); then
+	not_ok "two hosts come up (scripts/netns-hosts)" "$out"
+	counts; exit 0
+fi
+root=$TMP/root
+if ! make -s install DESTDIR="$root" >"$TMP/install.log" 2>&1; then
+	not_ok "make install DESTDIR=... for the hosts" "$(tail -5 "$TMP/install.log")"
+	counts; exit 0
+fi
+P=$root/usr/local/bin
+M=$root/usr/local/share/cl/models/cl-python-small
+[ -f "$M/config.json" ] || { skip "$c" "the shipped model is not in models/"; counts; exit 0; }
+h1=$(sed -n 1p "$H/hosts") h2=$(sed -n 2p "$H/hosts")
+S="ssh -F $H/ssh_config"
+# At most 4 positions a pass: such products give each row the bits it gets
+# alone, so results do not depend on how the pipes cut the input.
+F="--batch 4 --threads 1"
+
+printf 'def fibonacci(n):\n    if n < 2:\n        return n\n' | "$P/cl-tokenize" -m "$M" | "$P/cl-embed" -m "$M" >"$TMP/e.cls"
+"$P/cl-forward" -m "$M" $F <"$TMP/e.cls" >"$TMP/whole.cls"
+$S "$h1" "$P/cl-forward -m $M $F --layers 0:3" <"$TMP/e.cls" | $S "$h2" "$P/cl-forward -m $M $F --layers 3:" >"$TMP/split.cls" 2>"$TMP/err"
+cmp -s "$TMP/whole.cls" "$TMP/split.cls" &&
+	ok "layers 0:3 on one host and 3: on another give the whole model's logits bit for bit" ||
+	not_ok "layers 0:3 on one host and 3: on another give the whole model's logits bit for bit" "$(cat "$TMP/err")"
+
+# The generation loop across the hosts: the sampled token comes back here.
+loop() { # OUT FORWARD-COMMAND
+	rm -f "$TMP/fifo" && mkfifo "$TMP/fifo"
+	"$P/cl-tokenize" -m "$M" "def fibonacci(" | cat - "$TMP/fifo" | "$P/cl-embed" -m "$M" | eval "$2" |
+		"$P/cl-sample" --greedy --ignore-eos --max-new-tokens "$N" | tee "$TMP/fifo" >"$1"
+}
+timed() { # SECONDS-VAR OUT N FORWARD-COMMAND: run the loop, its wall time in SECONDS-VAR
+	local start rc
+	start=$(date +%s.%N)
+	timeout 120 bash -c "$(declare -f loop); P=$P M=$M N=$3 TMP=$TMP; loop $2 \"$4\""
+	rc=$?
+	printf -v "$1" '%s' "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+	return $rc
+}
+local_fw="$P/cl-forward -m $M $F --last"
+hosts_fw="$S $h1 '$P/cl-forward -m $M $F --layers 0:3' | $S $h2 '$P/cl-forward -m $M $F --layers 3: --last'"
+N=240
+timed t_local "$TMP/local.cls" $N "$local_fw"
+timed t_hosts "$TMP/hosts.cls" $N "$hosts_fw"
+rc=$?
+n=$("$P/cl-dump" "$TMP/hosts.cls" 2>/dev/null | grep -c '"flags":[0-9]*,"logprob"')
+if [ $rc -eq 0 ] && [ "$n" -ge $N ] && cmp -s "$TMP/local.cls" "$TMP/hosts.cls"; then
+	ok "the generation loop across two hosts gives the one-machine loop's $N greedy tokens, byte for byte"
+else
+	not_ok "the generation loop across two hosts gives the one-machine loop's greedy tokens" "rc=$rc, $n tokens"
+fi
+# Not a test (the machines are shared): the cost of a token's two ssh hops
+# (here -> host 1 -> here -> host 2 -> here, over veth pairs on this
+# machine), from the slope between loops of 40 and 240 tokens, so that
+# starting processes and ssh sessions does not count.
+timed s_local "$TMP/l40.cls" 40 "$local_fw"
+timed s_hosts "$TMP/h40.cls" 40 "$hosts_fw"
+awk -v a="$t_local" -v b="$t_hosts" -v c="$s_local" -v d="$s_hosts" 'BEGIN {
+	l = (a - c) / 200; h = (b - d) / 200
+	printf "# generation loop, a token: one machine %.3f ms, over two hosts %.3f ms: %.3f ms for each of the 2 hops (slope from 40 to 240 tokens)\n",
+		1e3 * l, 1e3 * h, 1e3 * (h - l) / 2 }'
+counts
