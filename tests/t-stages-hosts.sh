@@ -70,6 +70,33 @@ if [ $rc -eq 0 ] && [ "$n" -ge $N ] && cmp -s "$TMP/local.cls" "$TMP/hosts.cls";
 else
 	not_ok "the generation loop across two hosts gives the one-machine loop's greedy tokens" "rc=$rc, $n tokens"
 fi
+# Each stage in its own namespace with TCP between them (socat), not
+# through this machine: host 2 serves the last stage on a port of its link
+# with host 1; host 1 runs the first stage into it.  The tokens come back
+# from host 1, and flow to it, through `ip netns exec`.
+if command -v socat >/dev/null; then
+	ns1=$(cat "$H/ns-1") ns2=$(cat "$H/ns-2") peer=$(cat "$H/peer") port=$((20000 + $$ % 20000))
+	printf '#!/bin/sh\nexec %s -m %s %s --layers 3: --last\n' "$P/cl-forward" "$M" "$F" >"$TMP/stage2"
+	chmod +x "$TMP/stage2"
+	ip netns exec "$ns2" socat -t 60 TCP-LISTEN:$port,bind="$peer",reuseaddr,fork EXEC:"$TMP/stage2" 2>"$TMP/socat2.err" &
+	sp=$!
+	for ((t = 0; t < 50; t++)); do
+		ip netns exec "$ns1" socat -u /dev/null TCP:"$peer":$port,connect-timeout=1 2>/dev/null && break
+		sleep 0.1
+	done
+	tcp_fw="ip netns exec $ns1 sh -c '$P/cl-forward -m $M $F --layers 0:3 | socat -t 60 - TCP:$peer:$port 2>/dev/null'"
+	timed t_tcp "$TMP/tcp.cls" $N "$tcp_fw"
+	rc=$?
+	timed s_tcp "$TMP/t40.cls" 40 "$tcp_fw"
+	kill $sp 2>/dev/null
+	wait $sp 2>/dev/null
+	cmp -s "$TMP/local.cls" "$TMP/tcp.cls" && [ $rc -eq 0 ] &&
+		ok "stage 0:3 in one namespace, 3: in another, TCP between them (socat): the loop's $N greedy tokens equal one machine's" ||
+		not_ok "stages in two namespaces with TCP between them give one machine's tokens" "rc=$rc" "$(cat "$TMP/socat2.err")"
+else
+	skip "stages in two namespaces with TCP between them" "socat is not installed (scripts/setup --hosts installs it)"
+fi
+
 # Not a test (the machines are shared): the cost of a token's two ssh hops
 # (here -> host 1 -> here -> host 2 -> here, over veth pairs on this
 # machine), from the slope between loops of 40 and 240 tokens, so that
@@ -80,4 +107,8 @@ awk -v a="$t_local" -v b="$t_hosts" -v c="$s_local" -v d="$s_hosts" 'BEGIN {
 	l = (a - c) / 200; h = (b - d) / 200
 	printf "# generation loop, a token: one machine %.3f ms, over two hosts %.3f ms: %.3f ms for each of the 2 hops (slope from 40 to 240 tokens)\n",
 		1e3 * l, 1e3 * h, 1e3 * (h - l) / 2 }'
+[ -n "${t_tcp:-}" ] && awk -v a="$t_local" -v c="$s_local" -v b="$t_tcp" -v d="$s_tcp" 'BEGIN {
+	l = (a - c) / 200; h = (b - d) / 200
+	printf "# the same, stages in two namespaces with TCP between them (socat): %.3f ms a token, %.3f ms more than one machine\n",
+		1e3 * h, 1e3 * (h - l) }'
 counts
