@@ -563,11 +563,18 @@ static enum cl_status absent(const struct cl_gguf *g, const char *key)
 	return cl_error(CL_ERR_FORMAT, "%s: %s: missing", g->path, key);
 }
 
+/* A key of another type than the getter's: "expected WHAT, found ...". */
+static enum cl_status wrong_type(const struct cl_gguf *g, const char *key, const char *what,
+				 const struct cl_gguf_kv *kv)
+{
+	char b[64];
+	return cl_error(CL_ERR_FORMAT, "%s: %s: expected %s, found %s", g->path, key, what, found(kv, b, sizeof b));
+}
+
 enum cl_status cl_gguf_int(const struct cl_gguf *g, const char *key, int required, int64_t dflt, int64_t lo,
 			   int64_t hi, int64_t *out)
 {
 	const struct cl_gguf_kv *kv = cl_gguf_find(g, key);
-	char b[64];
 	if (!kv) {
 		if (required)
 			return absent(g, key);
@@ -575,8 +582,7 @@ enum cl_status cl_gguf_int(const struct cl_gguf *g, const char *key, int require
 		return CL_OK;
 	}
 	if (!is_int(kv->type))
-		return cl_error(CL_ERR_FORMAT, "%s: %s: expected an integer, found %s", g->path, key,
-				found(kv, b, sizeof b));
+		return wrong_type(g, key, "an integer", kv);
 	int big;
 	int64_t v = read_int(kv->type, kv->val, &big);
 	if (big || v < lo || v > hi)
@@ -589,7 +595,6 @@ enum cl_status cl_gguf_int(const struct cl_gguf *g, const char *key, int require
 enum cl_status cl_gguf_num(const struct cl_gguf *g, const char *key, int required, double dflt, double *out)
 {
 	const struct cl_gguf_kv *kv = cl_gguf_find(g, key);
-	char b[64];
 	if (!kv) {
 		if (required)
 			return absent(g, key);
@@ -606,8 +611,7 @@ enum cl_status cl_gguf_num(const struct cl_gguf *g, const char *key, int require
 		int big;
 		*out = (double)read_int(kv->type, kv->val, &big);
 	} else {
-		return cl_error(CL_ERR_FORMAT, "%s: %s: expected a number, found %s", g->path, key,
-				found(kv, b, sizeof b));
+		return wrong_type(g, key, "a number", kv);
 	}
 	if (*out != *out || *out - *out != 0)
 		return cl_error(CL_ERR_FORMAT, "%s: %s: expected a finite number", g->path, key);
@@ -617,7 +621,6 @@ enum cl_status cl_gguf_num(const struct cl_gguf *g, const char *key, int require
 enum cl_status cl_gguf_bool(const struct cl_gguf *g, const char *key, int required, int dflt, int *out)
 {
 	const struct cl_gguf_kv *kv = cl_gguf_find(g, key);
-	char b[64];
 	if (!kv) {
 		if (required)
 			return absent(g, key);
@@ -625,7 +628,7 @@ enum cl_status cl_gguf_bool(const struct cl_gguf *g, const char *key, int requir
 		return CL_OK;
 	}
 	if (kv->type != CL_GGUF_BOOL)
-		return cl_error(CL_ERR_FORMAT, "%s: %s: expected a bool, found %s", g->path, key, found(kv, b, sizeof b));
+		return wrong_type(g, key, "a bool", kv);
 	*out = kv->val[0];
 	return CL_OK;
 }
@@ -633,14 +636,12 @@ enum cl_status cl_gguf_bool(const struct cl_gguf *g, const char *key, int requir
 enum cl_status cl_gguf_str(const struct cl_gguf *g, const char *key, int required, struct cl_gguf_str *out)
 {
 	const struct cl_gguf_kv *kv = cl_gguf_find(g, key);
-	char b[64];
 	out->p = NULL;
 	out->n = 0;
 	if (!kv)
 		return required ? absent(g, key) : CL_OK;
 	if (kv->type != CL_GGUF_STRING)
-		return cl_error(CL_ERR_FORMAT, "%s: %s: expected a string, found %s", g->path, key,
-				found(kv, b, sizeof b));
+		return wrong_type(g, key, "a string", kv);
 	memcpy(&out->n, kv->val, 8);
 	out->p = (const char *)kv->val + 8;
 	return CL_OK;
@@ -650,16 +651,17 @@ enum cl_status cl_gguf_arr(const struct cl_gguf *g, const char *key, int require
 			   int64_t want_n, const struct cl_gguf_kv **out)
 {
 	const struct cl_gguf_kv *kv = cl_gguf_find(g, key);
-	char b[64];
 	*out = NULL;
 	if (!kv)
 		return required ? absent(g, key) : CL_OK;
 	int ok = kv->type == CL_GGUF_ARRAY &&
 		 (kv->arr_type == elem || (is_int(elem) && is_int(kv->arr_type)) ||
 		  (elem == CL_GGUF_F32 && kv->arr_type == CL_GGUF_F32));
-	if (!ok)
-		return cl_error(CL_ERR_FORMAT, "%s: %s: expected an array of %s, found %s", g->path, key,
-				cl_gguf_type_name(elem), found(kv, b, sizeof b));
+	if (!ok) {
+		char what[64];
+		snprintf(what, sizeof what, "an array of %s", cl_gguf_type_name(elem));
+		return wrong_type(g, key, what, kv);
+	}
 	if (want_n >= 0 && kv->n != (uint64_t)want_n)
 		return cl_error(CL_ERR_FORMAT, "%s: %s: %llu elements, expected %lld", g->path, key,
 				(unsigned long long)kv->n, (long long)want_n);
@@ -754,4 +756,24 @@ int cl_gguf_locate(const char *path, char *file, size_t cap)
 const unsigned char *cl_gguf_data(const struct cl_gguf *g)
 {
 	return g->base + g->data_off;
+}
+
+void cl_bytes_put(struct cl_bytes *b, const void *s, size_t n)
+{
+	if (b->oom || !n)
+		return;
+	if (b->n + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->n + n)
+			cap *= 2;
+		unsigned char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
 }

@@ -151,4 +151,14 @@ enum cl_status cl_gguf_config(const struct cl_gguf *g, struct cJSON **out);
 /* The architecture ("llama", "gpt2", or as written), NUL-terminated in buf. */
 const char *cl_gguf_arch(const struct cl_gguf *g, char *buf, size_t cap);
 
+/* A growing byte buffer, for the GGUF writer and the tokenizer's model
+ * built from a file: put appends, and where an allocation fails it sets oom
+ * and appends nothing more, so that a writer checks once at the end. */
+struct cl_bytes {
+	unsigned char *p;
+	size_t n, cap;
+	int oom;
+};
+void cl_bytes_put(struct cl_bytes *b, const void *s, size_t n);
+
 #endif

@@ -24,33 +24,8 @@
 #include "gguf.h"
 #include "tok.h"
 
-struct pb {
-	unsigned char *p;
-	size_t n, cap;
-	int oom;
-};
 
-static void put(struct pb *b, const void *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->n + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->n + n)
-			cap *= 2;
-		unsigned char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-}
-
-static void varint(struct pb *b, uint64_t v)
+static void varint(struct cl_bytes *b, uint64_t v)
 {
 	unsigned char c[10];
 	int n = 0;
@@ -60,24 +35,24 @@ static void varint(struct pb *b, uint64_t v)
 		c[n] |= v ? 128 : 0;
 		n++;
 	} while (v);
-	put(b, c, (size_t)n);
+	cl_bytes_put(b, c, (size_t)n);
 }
 
 /* An int32 field (negative ones as 64-bit two's complement, as protobuf). */
-static void field_int(struct pb *b, int num, int64_t v)
+static void field_int(struct cl_bytes *b, int num, int64_t v)
 {
 	varint(b, (uint64_t)num << 3);
 	varint(b, (uint64_t)v);
 }
 
-static void field_bytes(struct pb *b, int num, const void *s, size_t n)
+static void field_bytes(struct cl_bytes *b, int num, const void *s, size_t n)
 {
 	varint(b, (uint64_t)num << 3 | 2);
 	varint(b, n);
-	put(b, s, n);
+	cl_bytes_put(b, s, n);
 }
 
-static void field_f32(struct pb *b, int num, float f)
+static void field_f32(struct cl_bytes *b, int num, float f)
 {
 	unsigned char c[4];
 	uint32_t u;
@@ -85,7 +60,7 @@ static void field_f32(struct pb *b, int num, float f)
 	for (int i = 0; i < 4; i++)
 		c[i] = (unsigned char)(u >> 8 * i);
 	varint(b, (uint64_t)num << 3 | 5);
-	put(b, c, 4);
+	cl_bytes_put(b, c, 4);
 }
 
 /* SentencePiece's piece types; GGUF's token_type numbers them the same. */
@@ -132,7 +107,7 @@ static enum cl_status spm_from_gguf(const struct cl_gguf *g, struct cl_tokenizer
 	eos = eos < n ? eos : -1;
 	pad = pad < n ? pad : -1;
 	int bytes = 0;
-	struct pb b = {0}, piece = {0}, spec = {0};
+	struct cl_bytes b = {0}, piece = {0}, spec = {0};
 	for (int64_t i = 0; i < n && !b.oom && !piece.oom; i++) {
 		int type = NORMAL;
 		if (types)

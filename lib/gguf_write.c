@@ -48,52 +48,27 @@
 
 #define ALIGN 32
 
-struct buf {
-	unsigned char *p;
-	size_t n, cap;
-	int oom;
-};
 
-static void put(struct buf *b, const void *s, size_t n)
-{
-	if (b->oom || !n)
-		return;
-	if (b->n + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 1 << 16;
-		while (cap < b->n + n)
-			cap *= 2;
-		unsigned char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-}
-
-static void put_u32(struct buf *b, uint32_t v)
+static void put_u32(struct cl_bytes *b, uint32_t v)
 {
 	unsigned char c[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
 			      (unsigned char)(v >> 24)};
-	put(b, c, 4);
+	cl_bytes_put(b, c, 4);
 }
 
-static void put_u64(struct buf *b, uint64_t v)
+static void put_u64(struct cl_bytes *b, uint64_t v)
 {
 	put_u32(b, (uint32_t)v);
 	put_u32(b, (uint32_t)(v >> 32));
 }
 
-static void put_str(struct buf *b, const char *s, size_t n)
+static void put_str(struct cl_bytes *b, const char *s, size_t n)
 {
 	put_u64(b, n);
-	put(b, s, n);
+	cl_bytes_put(b, s, n);
 }
 
-static void put_f32(struct buf *b, float f)
+static void put_f32(struct cl_bytes *b, float f)
 {
 	uint32_t u;
 	memcpy(&u, &f, 4);
@@ -102,7 +77,7 @@ static void put_f32(struct buf *b, float f)
 
 /* The metadata being built: its bytes and its count. */
 struct meta {
-	struct buf b;
+	struct cl_bytes b;
 	uint64_t n;
 };
 
@@ -128,7 +103,7 @@ static void kv_f32(struct meta *m, const char *k, float v)
 static void kv_bool(struct meta *m, const char *k, int v)
 {
 	key(m, k, CL_GGUF_BOOL);
-	put(&m->b, v ? "\1" : "\0", 1);
+	cl_bytes_put(&m->b, v ? "\1" : "\0", 1);
 }
 
 static void kv_str(struct meta *m, const char *k, const char *s)
@@ -146,7 +121,7 @@ static void kv_copy(struct meta *m, const struct cl_gguf_kv *kv)
 		put_u32(&m->b, kv->arr_type);
 		put_u64(&m->b, kv->n);
 	}
-	put(&m->b, kv->val, (size_t)kv->size);
+	cl_bytes_put(&m->b, kv->val, (size_t)kv->size);
 }
 
 /* ------------------------------------------ tokenizer.model, read here --- */
@@ -657,9 +632,9 @@ static enum cl_status bpe_meta(const struct cl_tokenizer *t, struct meta *mt)
 		const char *pa = cl_tokenizer_piece(t, a), *pb = cl_tokenizer_piece(t, b);
 		size_t la = strlen(pa), lb = strlen(pb);
 		put_u64(&mt->b, la + 1 + lb);
-		put(&mt->b, pa, la);
-		put(&mt->b, " ", 1);
-		put(&mt->b, pb, lb);
+		cl_bytes_put(&mt->b, pa, la);
+		cl_bytes_put(&mt->b, " ", 1);
+		cl_bytes_put(&mt->b, pb, lb);
 	}
 	if (cl_tokenizer_bos(t) >= 0)
 		kv_u32(mt, "tokenizer.ggml.bos_token_id", (uint32_t)cl_tokenizer_bos(t));
@@ -700,11 +675,11 @@ static enum cl_status tokenizer_meta(const struct cl_model *m, struct meta *mt)
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return cl_error(CL_ERR_IO, "%s: GGUF output needs the SentencePiece tokenizer.model:", path);
-	struct buf file = {0};
+	struct cl_bytes file = {0};
 	char chunk[1 << 16];
 	size_t r;
 	while ((r = fread(chunk, 1, sizeof chunk, f)) > 0)
-		put(&file, chunk, r);
+		cl_bytes_put(&file, chunk, r);
 	int err = ferror(f);
 	fclose(f);
 	if (err || file.oom) {
@@ -756,12 +731,12 @@ static enum cl_status tokenizer_meta(const struct cl_model *m, struct meta *mt)
 
 static enum cl_status write_file(const char *path, const struct meta *mt, struct plan *p, int progress)
 {
-	struct buf h = {0};
-	put(&h, "GGUF", 4);
+	struct cl_bytes h = {0};
+	cl_bytes_put(&h, "GGUF", 4);
 	put_u32(&h, 3);
 	put_u64(&h, (uint64_t)p->n);
 	put_u64(&h, mt->n);
-	put(&h, mt->b.p, mt->b.n);
+	cl_bytes_put(&h, mt->b.p, mt->b.n);
 	uint64_t off = 0;
 	for (int64_t i = 0; i < p->n; i++) {
 		struct out_tensor *t = &p->t[i];
@@ -775,7 +750,7 @@ static enum cl_status write_file(const char *path, const struct meta *mt, struct
 		off += ((uint64_t)t->row_bytes * (uint64_t)t->rows + ALIGN - 1) / ALIGN * ALIGN;
 	}
 	static const unsigned char zeros[ALIGN];
-	put(&h, zeros, (ALIGN - h.n % ALIGN) % ALIGN);
+	cl_bytes_put(&h, zeros, (ALIGN - h.n % ALIGN) % ALIGN);
 	if (h.oom) {
 		free(h.p);
 		return cl_error(CL_ERR_NOMEM, "%s: out of memory", path);

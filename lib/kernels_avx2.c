@@ -449,10 +449,23 @@ AVX2 float cl_avx2_dotq_q5_k(const void *w, const struct cl_xq *x, int64_t cols)
 	return dotq_q45_k(w, x, cols, 1);
 }
 
+
+/* Half a Q6_K super-block's 128 quants, 0..63 as bytes, in the order of
+ * their 32-byte groups: the low nibbles of ql (l0, l1), then the high ones,
+ * each with its two bits of qh. */
+AVX2_INLINE void q6_k_unpack(__m256i l0, __m256i l1, __m256i qh, __m256i q[4])
+{
+	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
+	q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+	q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+	q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
+	q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+}
+
 AVX2 float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols)
 {
 	const unsigned char *b = w;
-	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+	const __m256i k32 = _mm256_set1_epi8(32);
 	/* Bytes 0-1 across the low 128 bits, 2-3 across the high. */
 	const __m256i halves = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2,
 						3, 2, 3, 2, 3, 2, 3);
@@ -472,13 +485,8 @@ AVX2 float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols)
 			__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
 			__m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
 			__m256i qh = _mm256_loadu_si256((const __m256i *)qhp);
-			__m256i q[4] = {
-				_mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
-				_mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
-				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30)),
-				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-						_mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
-			};
+			__m256i q[4];
+			q6_k_unpack(l0, l1, qh, q);
 #pragma GCC unroll 4
 			for (int g = 0; g < 4; g++) {
 				int xb = i * 8 + 4 * h + g;
@@ -535,7 +543,7 @@ AVX2 void cl_avx2_row_q4_k(const void *w, int64_t k0, int64_t kc, float *out)
 AVX2 void cl_avx2_row_q6_k(const void *w, int64_t k0, int64_t kc, float *out)
 {
 	const unsigned char *b = (const unsigned char *)w + (k0 / 256) * 210;
-	const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+	const __m256i k32 = _mm256_set1_epi8(32);
 	const __m256 zero = _mm256_setzero_ps();
 	for (int64_t k = 0; k < kc; k += 256, b += 210) {
 		float d = load_scale(b + 208);
@@ -545,13 +553,8 @@ AVX2 void cl_avx2_row_q6_k(const void *w, int64_t k0, int64_t kc, float *out)
 			__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
 			__m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
 			__m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
-			__m256i q[4] = {
-				_mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
-				_mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
-				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30)),
-				_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-						_mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
-			};
+			__m256i q[4];
+			q6_k_unpack(l0, l1, qh, q);
 			for (int g = 0; g < 4; g++) {
 				__m256i v = _mm256_sub_epi8(q[g], k32);
 				__m256 s0 = _mm256_set1_ps(d * (float)sc[8 * h + 2 * g]);

@@ -42,3 +42,41 @@ need_testdata() {
 	skip "$1" "../shared/testdata is absent"
 	return 1
 }
+
+# need_hosts NAME: hosts of network namespaces can be made here (root,
+# scripts/setup --hosts, ip netns), or NAME is skipped, saying why (return 1).
+need_hosts() {
+	[ "$(id -u)" -eq 0 ] || { skip "$1" "needs root to make network namespaces"; return 1; }
+	if ! scripts/setup --hosts >"$TMP/setup.log" 2>&1; then
+		skip "$1" "scripts/setup --hosts could not install parallel, openssh-server, rsync, socat: $(tail -1 "$TMP/setup.log")"
+		return 1
+	fi
+	if ! ip netns add "cl-probe-$$" 2>"$TMP/err"; then
+		skip "$1" "this machine cannot make network namespaces ($(head -1 "$TMP/err"))"
+		return 1
+	fi
+	ip netns del "cl-probe-$$"
+}
+
+# hosts_up N: N hosts in $TMP/hosts (H), taken down at exit.
+hosts_up() {
+	H=$TMP/hosts
+	trap 'scripts/netns-hosts down "$H"; rm -rf "$TMP"' EXIT
+	local out
+	if ! out=$(scripts/netns-hosts up "$H" "$1" 2>&1); then
+		not_ok "$1 hosts come up (scripts/netns-hosts)" "$out"
+		return 1
+	fi
+}
+
+# install_for NAME WHO: `make install DESTDIR=$TMP/root` for the hosts or
+# nodes of a test; sets P (the prefix) and M (the shipped model in it).
+# Returns 1, having said why, where it fails or there is no model.
+install_for() {
+	P=$TMP/root/usr/local M=$TMP/root/usr/local/share/cl/models/cl-python-small
+	if ! make -s install DESTDIR="$TMP/root" >"$TMP/install.log" 2>&1; then
+		not_ok "make install DESTDIR=... for the $2" "$(tail -5 "$TMP/install.log")"
+		return 1
+	fi
+	[ -f "$M/config.json" ] || { skip "$1" "the shipped model is not in models/"; return 1; }
+}

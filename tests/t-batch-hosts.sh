@@ -9,33 +9,12 @@
 cd "$(dirname "$0")/.." || exit 2
 top=$PWD
 c="cl-batch over two ssh hosts"
-[ "$(id -u)" -eq 0 ] || { skip "$c" "needs root to make network namespaces"; counts; exit 0; }
-if ! scripts/setup --hosts >"$TMP/setup.log" 2>&1; then
-	skip "$c" "scripts/setup --hosts could not install parallel, openssh-server, rsync: $(tail -1 "$TMP/setup.log")"
-	counts; exit 0
-fi
-if ! ip netns add "cl-probe-$$" 2>"$TMP/err"; then
-	skip "$c" "this machine cannot make network namespaces ($(head -1 "$TMP/err"))"
-	counts; exit 0
-fi
-ip netns del "cl-probe-$$"
+need_hosts "$c" || { counts; exit 0; }
 
-H=$TMP/hosts
-trap 'scripts/netns-hosts down "$H"; rm -rf "$TMP"' EXIT
-if ! out=$(scripts/netns-hosts up "$H" 2 2>&1); then
-	not_ok "two hosts come up (scripts/netns-hosts)" "$out"
-	counts; exit 0
-fi
+hosts_up 2 || { counts; exit 0; }
 ok "two hosts come up (scripts/netns-hosts), each answering ssh with the test's key"
 
-root=$TMP/root
-if ! make -s install DESTDIR="$root" >"$TMP/install.log" 2>&1; then
-	not_ok "make install DESTDIR=... for the hosts" "$(tail -5 "$TMP/install.log")"
-	counts; exit 0
-fi
-P=$root/usr/local
-M=$P/share/cl/models/cl-python-small
-[ -f "$M/config.json" ] || { skip "$c" "the shipped model is not in models/"; counts; exit 0; }
+install_for "$c" hosts || { counts; exit 0; }
 sshc="ssh -F $H/ssh_config"
 h1=$(sed -n 1p "$H/hosts")
 check "cl-complete runs on a host over ssh" $sshc "$h1" "$P/bin/cl-complete --version || $P/bin/cl-complete --help >/dev/null"

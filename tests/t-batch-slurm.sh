@@ -21,14 +21,7 @@ fi
 export SLURM_CONF=$S/slurm.conf
 ok "a one-node Slurm comes up (scripts/slurm-local)"
 
-root=$TMP/root
-if ! make -s install DESTDIR="$root" >"$TMP/install.log" 2>&1; then
-	not_ok "make install DESTDIR=... for the node" "$(tail -5 "$TMP/install.log")"
-	counts; exit 0
-fi
-P=$root/usr/local
-M=$P/share/cl/models/cl-python-small
-[ -f "$M/config.json" ] || { skip "$c" "the shipped model is not in models/"; counts; exit 0; }
+install_for "$c" node || { counts; exit 0; }
 
 for i in $(seq 1 40); do
 	printf '{"input_data": {"input_string": ["def g%d("], "parameters": {"max_new_tokens": 32, "temperature": 0.7, "do_sample": true}}}\n' "$i"

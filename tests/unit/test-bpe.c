@@ -167,6 +167,16 @@ static int same_ids(const int32_t *a, size_t na, const int32_t *b, size_t nb)
 
 /* How many vectors encode to their reference ids (plain and, where given,
  * with special tokens); the first few misses are reported. */
+static void free_vectors(struct vec *v, size_t nv)
+{
+	for (size_t k = 0; k < nv; k++) {
+		free(v[k].text);
+		free(v[k].ids);
+		free(v[k].ids_special);
+	}
+	free(v);
+}
+
 static void check_vectors(struct cl_tokenizer *tok, const struct vec *v, size_t nv, int *plain,
 			  int *special, int *nspecial)
 {
@@ -509,12 +519,7 @@ static int vectors_of(const char *td, const char *model)
 	}
 	t_end();
 	cl_tokenizer_free(tok);
-	for (size_t k = 0; k < nv; k++) {
-		free(v[k].text);
-		free(v[k].ids);
-		free(v[k].ids_special);
-	}
-	free(v);
+	free_vectors(v, nv);
 	return t_exit();
 }
 
@@ -669,12 +674,7 @@ int main(int argc, char **argv)
 	test_bad_files(gpt2);
 
 	cl_tokenizer_free(tok);
-	for (size_t k = 0; k < nv; k++) {
-		free(v[k].text);
-		free(v[k].ids);
-		free(v[k].ids_special);
-	}
-	free(v);
+	free_vectors(v, nv);
 	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return t_exit();
 }
