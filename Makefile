@@ -23,19 +23,25 @@ SPM_CFLAGS   := $(shell $(PKG_CONFIG) --cflags sentencepiece 2>/dev/null)
 SPM_LIBS     := -lsentencepiece
 MHD_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS     := $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
-ALL_CFLAGS   = -std=c11 -D_GNU_SOURCE -pthread -Ilib $(CJSON_CFLAGS) $(WARN) $(CFLAGS) \
+ALL_CFLAGS   = -std=c11 -D_GNU_SOURCE -pthread $(LIB_INC) $(CJSON_CFLAGS) $(WARN) $(CFLAGS) \
                -DCL_PREFIX='"$(PREFIX)"'
-ALL_CXXFLAGS = -std=c++17 -pthread -Ilib $(SPM_CFLAGS) -Wall -Wextra $(CXXFLAGS)
+ALL_CXXFLAGS = -std=c++17 -pthread $(LIB_INC) $(SPM_CFLAGS) -Wall -Wextra $(CXXFLAGS)
 LIBS         = $(CJSON_LIBS) $(SPM_LIBS) -lstdc++ -lpthread -lm
 
 SAN_FLAGS = -O1 -g -Wno-format-overflow -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC  = $(wildcard lib/*.c)
-LIB_CXX  = $(wildcard lib/*.cc)
+# lib/ by layer: kernels/ (the arithmetic and the thread pool), formats/
+# (safetensors and GGUF, in and out), models/ (the families), tokenizers/,
+# decode/ (sampler, batch engine, requests); the stream, processes and
+# utilities at the top beside cl.h, the one public header.
+LIB_DIRS = $(patsubst %/,%,$(wildcard lib/*/))
+LIB_INC  = -Ilib $(addprefix -I,$(LIB_DIRS))
+LIB_SRC  = $(wildcard lib/*.c lib/*/*.c)
+LIB_CXX  = $(wildcard lib/*.cc lib/*/*.cc)
 CMD_SRC  = $(wildcard cmd/cl-*.c)
 UNIT_SRC = $(wildcard tests/unit/test-*.c)
 PROGS    = $(patsubst cmd/%.c,%,$(CMD_SRC))
-HDRS     = $(wildcard lib/*.h)
+HDRS     = $(wildcard lib/*.h lib/*/*.h)
 
 VERSION  := $(shell sed -n 's/^\#define CL_VERSION "\(.*\)"/\1/p' lib/cl.h)
 SOVERSION = 0
@@ -75,12 +81,16 @@ build/san/libcl.a: $(SAN_OBJ)
 	ar rcs $@ $^
 
 build/opt/%.o: lib/%.c $(HDRS) | build/opt
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 build/opt/%.o: lib/%.cc $(HDRS) | build/opt
+	@mkdir -p $(@D)
 	$(CXX) $(ALL_CXXFLAGS) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden -c -o $@ $<
 build/san/%.o: lib/%.c $(HDRS) | build/san
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
 build/san/%.o: lib/%.cc $(HDRS) | build/san
+	@mkdir -p $(@D)
 	$(CXX) $(ALL_CXXFLAGS) $(SAN_FLAGS) -c -o $@ $<
 
 # cl-serve alone links libmicrohttpd.

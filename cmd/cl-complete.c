@@ -496,7 +496,7 @@ static struct cl_tokenizer *load_tokenizer(void)
 /*
  * --json runs in this process: the model is loaded once, and the prompts of
  * up to --parallel requests' worth of sequences are decoded together by the
- * engine (lib/engine.c), one pass over the weights per step for all of them.
+ * engine (lib/decode/engine.c), one pass over the weights per step for all of them.
  * Answers go out one line per request, in input order, as soon as each
  * request and those before it are final.
  */

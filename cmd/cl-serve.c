@@ -1,7 +1,7 @@
 /*
  * cl-serve - the real-time endpoint: one model loaded once, an HTTP/1.1
  * server (libmicrohttpd) in front of the engine that decodes every client's
- * sequences together (lib/engine.c).
+ * sequences together (lib/decode/engine.c).
  *
  * Threads: libmicrohttpd gives each connection a thread, which parses its
  * request, queues a job and waits for it (or streams it); one engine thread
@@ -1000,7 +1000,7 @@ static enum MHD_Result do_score(struct MHD_Connection *c, struct conn *k)
 	}
 	j->kind = JOB_SCORE;
 	j->rq = rq;
-	/* The mapping cl-complete --json uses (lib/request.c). */
+	/* The mapping cl-complete --json uses (lib/decode/request.c). */
 	unsigned flags = cl_tokenizer_add_bos(tok) ? CL_ENCODE_BOS : 0;
 	char msg[1024] = "";
 	for (int i = 0; i < rq.n_prompts && !msg[0]; i++) {

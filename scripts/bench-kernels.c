@@ -4,7 +4,7 @@
  * probe, and the thread pool's hand-off time.  A benchmark, not a test:
  * nothing in `make check` runs it.  x86-64 only (the probes use AVX2).
  *
- *   make && cc -O2 -std=c11 -D_GNU_SOURCE -pthread -Ilib scripts/bench-kernels.c \
+ *   make && cc -O2 -std=c11 -D_GNU_SOURCE -pthread -Ilib -Ilib/kernels scripts/bench-kernels.c \
  *       lib/libcl.a -lm -o /tmp/bench-kernels && /tmp/bench-kernels [threads...]
  *
  * Measured 2026-12-01 on the development machine: a 2-core KVM guest on AMD

@@ -4,7 +4,7 @@
  * every getter, and nested objects (rope_scaling) the same way.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *     -Ilib -I/usr/include/cjson tests/fuzz/fuzz-config.c lib/weights.c \
+ *     -Ilib -Ilib/formats -I/usr/include/cjson tests/fuzz/fuzz-config.c lib/formats/weights.c \
  *     lib/util.c -lcjson -lm -o fuzz-config
  *   ./fuzz-config tests/fuzz/corpus-config
  */

@@ -4,7 +4,7 @@
  * with a message or hand out values and tensors that lie inside it; every
  * value, every string of every array and every byte of every tensor is
  * touched so that ASan sees a read outside, and the metadata is read as a
- * model's config (lib/gguf_model.c) and its names mapped.
+ * model's config (lib/formats/gguf_model.c) and its names mapped.
  *
  *   scripts/fuzz SECONDS    (builds it with the line there and runs it)
  */

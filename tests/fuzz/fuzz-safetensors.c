@@ -5,7 +5,7 @@
  * byte of every view is touched so that ASan sees a read outside.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *     -Ilib -I/usr/include/cjson tests/fuzz/fuzz-safetensors.c lib/weights.c \
+ *     -Ilib -Ilib/formats -I/usr/include/cjson tests/fuzz/fuzz-safetensors.c lib/formats/weights.c \
  *     lib/util.c -lcjson -lm -o fuzz-safetensors
  *   ./fuzz-safetensors -dict=tests/fuzz/safetensors.dict tests/fuzz/corpus-safetensors
  */

@@ -228,7 +228,7 @@ int main(void)
 		"Llama 2 tokenizer");
 	vectors(td, "stories260K/tok512.model", "stories260K/tok512_tokenizer_vectors.jsonl", "tok512");
 	/* The same vocabularies as llama.cpp's converter copied them into GGUF
-	 * metadata, rebuilt as SentencePiece models (lib/gguf_tok.c). */
+	 * metadata, rebuilt as SentencePiece models (lib/tokenizers/gguf_tok.c). */
 	vectors(td, "gguf/synthetic-codellama-like-f16.gguf", "llama2-tokenizer/llama2_tokenizer_vectors.jsonl",
 		"Llama 2 tokenizer from GGUF metadata");
 	/* tok512.model collapses runs of spaces (remove_extra_whitespaces),

@@ -1,7 +1,7 @@
 /*
  * gguf_model.c - a GGUF file as a model: its metadata read as the config.json
  * the families take, and its tensor names (llama.cpp's) as Hugging Face's, so
- * that lib/llama.c and lib/gpt2.c load either form with one code path.
+ * that lib/models/llama.c and lib/models/gpt2.c load either form with one code path.
  *
  * One difference is not a name: llama.cpp's converter reorders the rows of
  * attn_q and attn_k within each head, from Hugging Face's rotate-half layout
