@@ -371,6 +371,110 @@ AVX2 float cl_avx2_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
 	return hsum(_mm256_add_ps(s0, s1)) - 8 * off;
 }
 
+/* Q4_1, Q5_0 and Q5_1 (GGUF's other 32-element blocks) against x at 8 bits:
+ * q unsigned (0-15, 0-31) into maddubs as it is, and the offset (Q4_1's and
+ * Q5_1's min m, Q5_0's -16·d) once per block through x's s[]:
+ * Σ (d·q + m)·x = d·xd·Σ q·q' + m·xs. */
+AVX2_INLINE __m256i nibbles(const unsigned char *qs)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)qs);
+	return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
+}
+
+/* A block's 32 fifth bits (qh, bit j for element j) as 0x10 in byte j. */
+AVX2_INLINE __m256i fifth_bits(const unsigned char *qh)
+{
+	uint32_t u;
+	memcpy(&u, qh, 4);
+	/* Byte j gets qh's byte j / 8, then is all ones where its bit j % 8 is. */
+	const __m256i pick = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+	__m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)u), pick);
+	b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+	return _mm256_and_si256(_mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10));
+}
+
+/* The 32 unsigned quants of a block of type t at b. */
+AVX2_INLINE __m256i q_small(enum cl_dtype t, const unsigned char *b)
+{
+	if (t == CL_DTYPE_Q4_1)
+		return nibbles(b + 4);
+	if (t == CL_DTYPE_Q5_0)
+		return _mm256_or_si256(nibbles(b + 6), fifth_bits(b + 2));
+	return _mm256_or_si256(nibbles(b + 8), fifth_bits(b + 4));
+}
+
+AVX2_INLINE float dotq_small(enum cl_dtype t, const unsigned char *b, const struct cl_xq *x, int64_t n)
+{
+	size_t bb = t == CL_DTYPE_Q4_1 ? 20 : t == CL_DTYPE_Q5_0 ? 22 : 24;
+	__m256 s0 = _mm256_setzero_ps(), s1 = s0;
+	float off = 0;
+	int64_t nb = n / QK, i = 0;
+	for (; i + 2 <= nb; i += 2, b += 2 * bb) {
+		PREFETCH(b + 2 * bb);
+		float d0 = load_scale(b), d1 = load_scale(b + bb);
+		s0 = _mm256_fmadd_ps(dot_u8s8(q_small(t, b), _mm256_loadu_si256((const __m256i *)(x->q + i * QK))),
+				     _mm256_set1_ps(d0 * x->d[i]), s0);
+		s1 = _mm256_fmadd_ps(dot_u8s8(q_small(t, b + bb), _mm256_loadu_si256((const __m256i *)(x->q + (i + 1) * QK))),
+				     _mm256_set1_ps(d1 * x->d[i + 1]), s1);
+		off += t == CL_DTYPE_Q5_0 ? -16 * (d0 * x->s[i] + d1 * x->s[i + 1])
+					  : load_scale(b + 2) * x->s[i] + load_scale(b + bb + 2) * x->s[i + 1];
+	}
+	if (i < nb) {
+		float d0 = load_scale(b);
+		s0 = _mm256_fmadd_ps(dot_u8s8(q_small(t, b), _mm256_loadu_si256((const __m256i *)(x->q + i * QK))),
+				     _mm256_set1_ps(d0 * x->d[i]), s0);
+		off += t == CL_DTYPE_Q5_0 ? -16 * d0 * x->s[i] : load_scale(b + 2) * x->s[i];
+	}
+	return hsum(_mm256_add_ps(s0, s1)) + off;
+}
+
+AVX2 float cl_avx2_dotq_q4_1(const void *w, const struct cl_xq *x, int64_t n)
+{
+	return dotq_small(CL_DTYPE_Q4_1, w, x, n);
+}
+AVX2 float cl_avx2_dotq_q5_0(const void *w, const struct cl_xq *x, int64_t n)
+{
+	return dotq_small(CL_DTYPE_Q5_0, w, x, n);
+}
+AVX2 float cl_avx2_dotq_q5_1(const void *w, const struct cl_xq *x, int64_t n)
+{
+	return dotq_small(CL_DTYPE_Q5_1, w, x, n);
+}
+
+/* Their rows as f32, the reference's bits: (float)q·d + m, the product
+ * rounded before the sum (no FMA), and Q5_0's (q - 16)·d. */
+AVX2_INLINE void row_small(enum cl_dtype t, const void *w, int64_t k0, int64_t kc, float *out)
+{
+	size_t bb = t == CL_DTYPE_Q4_1 ? 20 : t == CL_DTYPE_Q5_0 ? 22 : 24;
+	const unsigned char *b = (const unsigned char *)w + (k0 / QK) * bb;
+	for (int64_t k = 0; k < kc; k += QK, b += bb) {
+		__m256i q = q_small(t, b);
+		if (t == CL_DTYPE_Q5_0)
+			q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+		__m256 d = _mm256_set1_ps(load_scale(b)), m = _mm256_set1_ps(t == CL_DTYPE_Q5_0 ? 0 : load_scale(b + 2));
+		__m128i h[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
+		for (int g = 0; g < 4; g++) {
+			__m128i v = g & 1 ? _mm_srli_si128(h[g / 2], 8) : h[g / 2];
+			__m256i iv = t == CL_DTYPE_Q5_0 ? _mm256_cvtepi8_epi32(v) : _mm256_cvtepu8_epi32(v);
+			__m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(iv), d);
+			_mm256_storeu_ps(out + k + 8 * g, t == CL_DTYPE_Q5_0 ? f : _mm256_add_ps(f, m));
+		}
+	}
+}
+
+AVX2 void cl_avx2_row_q4_1(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	row_small(CL_DTYPE_Q4_1, w, k0, kc, out);
+}
+AVX2 void cl_avx2_row_q5_0(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	row_small(CL_DTYPE_Q5_0, w, k0, kc, out);
+}
+AVX2 void cl_avx2_row_q5_1(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	row_small(CL_DTYPE_Q5_1, w, k0, kc, out);
+}
+
 /* The k-quants against x at 8 bits.  A Q4_K / Q5_K sub-block of 32 is one
  * block of x: Σ w·x = d·sc·xd·Σ q·q' - dmin·mn·xs (xs = xd·Σ q', struct
  * cl_xq's s), q unsigned (0-15, 0-31), so maddubs takes it as it is.  A
@@ -867,7 +971,9 @@ const struct cl_kern cl_kern_avx2 = {
 	.name = "avx2",
 	.dot = {avx2_dot_w_f32, avx2_dot_f16, avx2_dot_bf16, avx2_dot_q8_0, avx2_dot_q4_0},
 	.row_f32 = {avx2_row_f32, avx2_row_f16, avx2_row_bf16, avx2_row_q8_0, avx2_row_q4_0,
-		    [CL_DTYPE_Q4_K] = cl_avx2_row_q4_k, [CL_DTYPE_Q6_K] = cl_avx2_row_q6_k},
+		    [CL_DTYPE_Q4_1] = cl_avx2_row_q4_1, [CL_DTYPE_Q5_0] = cl_avx2_row_q5_0,
+		    [CL_DTYPE_Q5_1] = cl_avx2_row_q5_1, [CL_DTYPE_Q4_K] = cl_avx2_row_q4_k,
+		    [CL_DTYPE_Q6_K] = cl_avx2_row_q6_k},
 	.gemm = avx2_gemm,
 	.pack = avx2_pack,
 	.gemm_p = avx2_gemm_p,
@@ -875,8 +981,9 @@ const struct cl_kern cl_kern_avx2 = {
 	.axpy_f32 = avx2_axpy_f32,
 	.quant_x = cl_avx2_quant_x,
 	.dotq = {[CL_DTYPE_Q8_0] = cl_avx2_dotq_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_dotq_q4_0,
-		 [CL_DTYPE_Q4_K] = cl_avx2_dotq_q4_k, [CL_DTYPE_Q5_K] = cl_avx2_dotq_q5_k,
-		 [CL_DTYPE_Q6_K] = cl_avx2_dotq_q6_k},
+		 [CL_DTYPE_Q4_1] = cl_avx2_dotq_q4_1, [CL_DTYPE_Q5_0] = cl_avx2_dotq_q5_0,
+		 [CL_DTYPE_Q5_1] = cl_avx2_dotq_q5_1, [CL_DTYPE_Q4_K] = cl_avx2_dotq_q4_k,
+		 [CL_DTYPE_Q5_K] = cl_avx2_dotq_q5_k, [CL_DTYPE_Q6_K] = cl_avx2_dotq_q6_k},
 	.quant_row = {[CL_DTYPE_Q8_0] = cl_avx2_quant_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_quant_q4_0},
 };
 #endif

@@ -93,6 +93,12 @@ void cl_avx2_quant_q8_0(const float *x, int64_t n, unsigned char *out);
 void cl_avx2_quant_q4_0(const float *x, int64_t n, unsigned char *out);
 /* The k-quants' dots with x at 8 bits (every sub-block of 32 or 16 lies in
  * one block of x); the AVX-512 tables take them too. */
+float cl_avx2_dotq_q4_1(const void *w, const struct cl_xq *x, int64_t cols);
+float cl_avx2_dotq_q5_0(const void *w, const struct cl_xq *x, int64_t cols);
+float cl_avx2_dotq_q5_1(const void *w, const struct cl_xq *x, int64_t cols);
+void cl_avx2_row_q4_1(const void *w, int64_t k0, int64_t kc, float *out);
+void cl_avx2_row_q5_0(const void *w, int64_t k0, int64_t kc, float *out);
+void cl_avx2_row_q5_1(const void *w, int64_t k0, int64_t kc, float *out);
 float cl_avx2_dotq_q4_k(const void *w, const struct cl_xq *x, int64_t cols);
 float cl_avx2_dotq_q5_k(const void *w, const struct cl_xq *x, int64_t cols);
 float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols);
