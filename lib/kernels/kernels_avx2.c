@@ -566,6 +566,138 @@ AVX2_INLINE void q6_k_unpack(__m256i l0, __m256i l1, __m256i qh, __m256i q[4])
 	q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
 }
 
+/* Q2_K and Q3_K against x at 8 bits.  Shift s of half h of a super-block's
+ * 2-bit quants is 32 consecutive elements, one block of x (4h + s/2), whose
+ * two sub-blocks of 16 have their own scales: maddubs of the unsigned quants
+ * with x gives pairs, 8 of each sub-block in each 128-bit half, and one madd
+ * by the two scales (an int16 each across its half) sums them.  Q2_K's
+ * mins: Σ mn·x the same way with ones for quants.  Q3_K's q - 4 where the
+ * high bit is clear: (q | 4·hi) - 4, the 4·Σ x taken off the pairs. */
+AVX2_INLINE __m256i two_scales(int a, int b)
+{
+	return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a));
+}
+
+AVX2 float cl_avx2_dotq_q2_k(const void *w, const struct cl_xq *x, int64_t cols)
+{
+	const unsigned char *b = w;
+	const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi8(1);
+	__m256 acc = _mm256_setzero_ps(), accm = acc;
+	for (int64_t i = 0; i < cols / 256; i++, b += 84) {
+		PREFETCH(b + 84);
+		const unsigned char *sc = b;
+		float d = load_scale(b + 80), dmin = load_scale(b + 82);
+		for (int h = 0; h < 2; h++) {
+			__m256i qv = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * h));
+			for (int sh = 0; sh < 4; sh++) {
+				int xb = (int)i * 8 + 4 * h + sh, is = 8 * h + 2 * sh;
+				__m256i xq = _mm256_loadu_si256((const __m256i *)(x->q + (size_t)xb * QK));
+				__m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * sh), m3);
+				__m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xq), two_scales(sc[is] & 15, sc[is + 1] & 15));
+				__m256i pm = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, xq), two_scales(sc[is] >> 4, sc[is + 1] >> 4));
+				acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * x->d[xb]), acc);
+				accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pm), _mm256_set1_ps(dmin * x->d[xb]), accm);
+			}
+		}
+	}
+	return hsum(acc) - hsum(accm);
+}
+
+AVX2 float cl_avx2_dotq_q3_k(const void *w, const struct cl_xq *x, int64_t cols)
+{
+	const unsigned char *b = w;
+	const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t i = 0; i < cols / 256; i++, b += 110) {
+		PREFETCH(b + 110);
+		const unsigned char *s = b + 96;
+		int sc[16];
+		for (int j = 0; j < 16; j++) {
+			int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
+			int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+			sc[j] = (lo | hi << 4) - 32;
+		}
+		float d = load_scale(b + 108);
+		__m256i hm = _mm256_loadu_si256((const __m256i *)b);
+		for (int h = 0; h < 2; h++) {
+			__m256i qv = _mm256_loadu_si256((const __m256i *)(b + 32 + 32 * h));
+			for (int sh = 0; sh < 4; sh++) {
+				int xb = (int)i * 8 + 4 * h + sh, is = 8 * h + 2 * sh;
+				__m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + sh)));
+				__m256i hi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+				__m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 2 * sh), m3), hi);
+				__m256i xq = _mm256_loadu_si256((const __m256i *)(x->q + (size_t)xb * QK));
+				__m256i pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xq),
+								 _mm256_slli_epi16(_mm256_maddubs_epi16(ones, xq), 2));
+				__m256i p = _mm256_madd_epi16(pairs, two_scales(sc[is], sc[is + 1]));
+				acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * x->d[xb]), acc);
+			}
+		}
+	}
+	return hsum(acc);
+}
+
+/* Q2_K and Q3_K rows as f32, the reference's bits: dl·q - ml with dl and ml
+ * rounded first, each product rounded before the difference. */
+AVX2_INLINE void store_two_subblocks(__m256i q, int is_signed, float da, float ma, float db, float mb, float *out)
+{
+	__m128i h[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
+	for (int g = 0; g < 4; g++) {
+		__m128i v = g & 1 ? _mm_srli_si128(h[g / 2], 8) : h[g / 2];
+		__m256 f = _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(v) : _mm256_cvtepu8_epi32(v));
+		f = _mm256_mul_ps(f, _mm256_set1_ps(g < 2 ? da : db));
+		_mm256_storeu_ps(out + 8 * g, _mm256_sub_ps(f, _mm256_set1_ps(g < 2 ? ma : mb)));
+	}
+}
+
+AVX2 void cl_avx2_row_q2_k(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const unsigned char *b = (const unsigned char *)w + (k0 / 256) * 84;
+	const __m256i m3 = _mm256_set1_epi8(3);
+	for (int64_t k = 0; k < kc; k += 256, b += 84) {
+		float d = load_scale(b + 80), dmin = load_scale(b + 82);
+		for (int h = 0; h < 2; h++) {
+			__m256i qv = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * h));
+			for (int sh = 0; sh < 4; sh++) {
+				int is = 8 * h + 2 * sh;
+				__m256i q = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * sh), m3);
+				store_two_subblocks(q, 0, d * (float)(b[is] & 15), dmin * (float)(b[is] >> 4),
+						    d * (float)(b[is + 1] & 15), dmin * (float)(b[is + 1] >> 4),
+						    out + k + 32 * (4 * h + sh));
+			}
+		}
+	}
+}
+
+AVX2 void cl_avx2_row_q3_k(const void *w, int64_t k0, int64_t kc, float *out)
+{
+	const unsigned char *b = (const unsigned char *)w + (k0 / 256) * 110;
+	const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+	for (int64_t k = 0; k < kc; k += 256, b += 110) {
+		const unsigned char *s = b + 96;
+		int sc[16];
+		for (int j = 0; j < 16; j++) {
+			int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
+			int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+			sc[j] = (lo | hi << 4) - 32;
+		}
+		float d = load_scale(b + 108);
+		__m256i hm = _mm256_loadu_si256((const __m256i *)b);
+		for (int h = 0; h < 2; h++) {
+			__m256i qv = _mm256_loadu_si256((const __m256i *)(b + 32 + 32 * h));
+			for (int sh = 0; sh < 4; sh++) {
+				int is = 8 * h + 2 * sh;
+				__m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + sh)));
+				/* q - 4 where the high bit is clear, as signed bytes. */
+				__m256i lo4 = _mm256_andnot_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+				__m256i q = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(qv, 2 * sh), m3), lo4);
+				store_two_subblocks(q, 1, d * (float)sc[is], 0, d * (float)sc[is + 1], 0,
+						    out + k + 32 * (4 * h + sh));
+			}
+		}
+	}
+}
+
 AVX2 float cl_avx2_dotq_q6_k(const void *w, const struct cl_xq *x, int64_t cols)
 {
 	const unsigned char *b = w;
@@ -972,7 +1104,8 @@ const struct cl_kern cl_kern_avx2 = {
 	.dot = {avx2_dot_w_f32, avx2_dot_f16, avx2_dot_bf16, avx2_dot_q8_0, avx2_dot_q4_0},
 	.row_f32 = {avx2_row_f32, avx2_row_f16, avx2_row_bf16, avx2_row_q8_0, avx2_row_q4_0,
 		    [CL_DTYPE_Q4_1] = cl_avx2_row_q4_1, [CL_DTYPE_Q5_0] = cl_avx2_row_q5_0,
-		    [CL_DTYPE_Q5_1] = cl_avx2_row_q5_1, [CL_DTYPE_Q4_K] = cl_avx2_row_q4_k,
+		    [CL_DTYPE_Q5_1] = cl_avx2_row_q5_1, [CL_DTYPE_Q2_K] = cl_avx2_row_q2_k,
+		    [CL_DTYPE_Q3_K] = cl_avx2_row_q3_k, [CL_DTYPE_Q4_K] = cl_avx2_row_q4_k,
 		    [CL_DTYPE_Q6_K] = cl_avx2_row_q6_k},
 	.gemm = avx2_gemm,
 	.pack = avx2_pack,
@@ -982,7 +1115,8 @@ const struct cl_kern cl_kern_avx2 = {
 	.quant_x = cl_avx2_quant_x,
 	.dotq = {[CL_DTYPE_Q8_0] = cl_avx2_dotq_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_dotq_q4_0,
 		 [CL_DTYPE_Q4_1] = cl_avx2_dotq_q4_1, [CL_DTYPE_Q5_0] = cl_avx2_dotq_q5_0,
-		 [CL_DTYPE_Q5_1] = cl_avx2_dotq_q5_1, [CL_DTYPE_Q4_K] = cl_avx2_dotq_q4_k,
+		 [CL_DTYPE_Q5_1] = cl_avx2_dotq_q5_1, [CL_DTYPE_Q2_K] = cl_avx2_dotq_q2_k,
+		 [CL_DTYPE_Q3_K] = cl_avx2_dotq_q3_k, [CL_DTYPE_Q4_K] = cl_avx2_dotq_q4_k,
 		 [CL_DTYPE_Q5_K] = cl_avx2_dotq_q5_k, [CL_DTYPE_Q6_K] = cl_avx2_dotq_q6_k},
 	.quant_row = {[CL_DTYPE_Q8_0] = cl_avx2_quant_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_quant_q4_0},
 };

@@ -423,12 +423,14 @@ VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n
 		.dot = {avx512_dot_w_f32, avx512_dot_f16, avx512_dot_bf16, avx512_dot_q8_0, avx512_dot_q4_0},  \
 		.row_f32 = {avx512_row_f32, avx512_row_f16, avx512_row_bf16, avx512_row_q8_0, avx512_row_q4_0, \
 			    [CL_DTYPE_Q4_1] = cl_avx2_row_q4_1, [CL_DTYPE_Q5_0] = cl_avx2_row_q5_0,           \
-			    [CL_DTYPE_Q5_1] = cl_avx2_row_q5_1, [CL_DTYPE_Q4_K] = cl_avx2_row_q4_k,           \
+			    [CL_DTYPE_Q5_1] = cl_avx2_row_q5_1, [CL_DTYPE_Q2_K] = cl_avx2_row_q2_k,           \
+			    [CL_DTYPE_Q3_K] = cl_avx2_row_q3_k, [CL_DTYPE_Q4_K] = cl_avx2_row_q4_k,           \
 			    [CL_DTYPE_Q6_K] = cl_avx2_row_q6_k},                                              \
 		.gemm = avx512_gemm, .dot_f32 = avx512_dot_f32, .axpy_f32 = avx512_axpy_f32,                     \
 		.quant_x = cl_avx2_quant_x,                                                                     \
 		.dotq = {[CL_DTYPE_Q8_0] = dq8, [CL_DTYPE_Q4_0] = dq4, [CL_DTYPE_Q4_1] = cl_avx2_dotq_q4_1,      \
 			 [CL_DTYPE_Q5_0] = cl_avx2_dotq_q5_0, [CL_DTYPE_Q5_1] = cl_avx2_dotq_q5_1,               \
+			 [CL_DTYPE_Q2_K] = cl_avx2_dotq_q2_k, [CL_DTYPE_Q3_K] = cl_avx2_dotq_q3_k,               \
 			 [CL_DTYPE_Q4_K] = cl_avx2_dotq_q4_k, [CL_DTYPE_Q5_K] = cl_avx2_dotq_q5_k,               \
 			 [CL_DTYPE_Q6_K] = cl_avx2_dotq_q6_k},                                                  \
 		.quant_row = {[CL_DTYPE_Q8_0] = cl_avx2_quant_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_quant_q4_0},      \
