@@ -23,8 +23,9 @@ ok "a one-node Slurm comes up (scripts/slurm-local)"
 
 install_for "$c" node || { counts; exit 0; }
 
+# The batch of t-batch-hosts.sh: 40 sampled requests.
 for i in $(seq 1 40); do
-	printf '{"input_data": {"input_string": ["def g%d("], "parameters": {"max_new_tokens": 32, "temperature": 0.7, "do_sample": true}}}\n' "$i"
+	printf '{"input_data": {"input_string": ["def f%d("], "parameters": {"max_new_tokens": 48, "temperature": 0.8, "do_sample": true}}}\n' "$i"
 done >"$TMP/req.jsonl"
 "$P/bin/cl-complete" --json -m "$M" --threads 1 <"$TMP/req.jsonl" >"$TMP/one.jsonl" 2>"$TMP/one.err"
 
