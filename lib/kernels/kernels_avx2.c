@@ -441,8 +441,21 @@ AVX2 float cl_avx2_dotq_q5_1(const void *w, const struct cl_xq *x, int64_t n)
 	return dotq_small(CL_DTYPE_Q5_1, w, x, n);
 }
 
-/* Their rows as f32, the reference's bits: (float)q·d + m, the product
- * rounded before the sum (no FMA), and Q5_0's (q - 16)·d. */
+/* 32 quants of two sub-blocks of 16 as f32, the reference's bits: da·q - ma
+ * and db·q - mb, each product rounded before the difference (no FMA). */
+AVX2_INLINE void store_two_subblocks(__m256i q, int is_signed, float da, float ma, float db, float mb, float *out)
+{
+	__m128i h[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
+	for (int g = 0; g < 4; g++) {
+		__m128i v = g & 1 ? _mm_srli_si128(h[g / 2], 8) : h[g / 2];
+		__m256 f = _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(v) : _mm256_cvtepu8_epi32(v));
+		f = _mm256_mul_ps(f, _mm256_set1_ps(g < 2 ? da : db));
+		_mm256_storeu_ps(out + 8 * g, _mm256_sub_ps(f, _mm256_set1_ps(g < 2 ? ma : mb)));
+	}
+}
+
+/* Their rows as f32, the reference's bits: (float)q·d + m, and Q5_0's
+ * (q - 16)·d. */
 AVX2_INLINE void row_small(enum cl_dtype t, const void *w, int64_t k0, int64_t kc, float *out)
 {
 	size_t bb = t == CL_DTYPE_Q4_1 ? 20 : t == CL_DTYPE_Q5_0 ? 22 : 24;
@@ -451,14 +464,10 @@ AVX2_INLINE void row_small(enum cl_dtype t, const void *w, int64_t k0, int64_t k
 		__m256i q = q_small(t, b);
 		if (t == CL_DTYPE_Q5_0)
 			q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-		__m256 d = _mm256_set1_ps(load_scale(b)), m = _mm256_set1_ps(t == CL_DTYPE_Q5_0 ? 0 : load_scale(b + 2));
-		__m128i h[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
-		for (int g = 0; g < 4; g++) {
-			__m128i v = g & 1 ? _mm_srli_si128(h[g / 2], 8) : h[g / 2];
-			__m256i iv = t == CL_DTYPE_Q5_0 ? _mm256_cvtepi8_epi32(v) : _mm256_cvtepu8_epi32(v);
-			__m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(iv), d);
-			_mm256_storeu_ps(out + k + 8 * g, t == CL_DTYPE_Q5_0 ? f : _mm256_add_ps(f, m));
-		}
+		/* q·d + m as q·d - (-m), the same bits; Q5_0 takes off +0, which
+		 * keeps a product of -0 as the reference does. */
+		float d = load_scale(b), m = t == CL_DTYPE_Q5_0 ? 0 : -load_scale(b + 2);
+		store_two_subblocks(q, t == CL_DTYPE_Q5_0, d, m, d, m, out + k);
 	}
 }
 
@@ -635,19 +644,6 @@ AVX2 float cl_avx2_dotq_q3_k(const void *w, const struct cl_xq *x, int64_t cols)
 		}
 	}
 	return hsum(acc);
-}
-
-/* Q2_K and Q3_K rows as f32, the reference's bits: dl·q - ml with dl and ml
- * rounded first, each product rounded before the difference. */
-AVX2_INLINE void store_two_subblocks(__m256i q, int is_signed, float da, float ma, float db, float mb, float *out)
-{
-	__m128i h[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
-	for (int g = 0; g < 4; g++) {
-		__m128i v = g & 1 ? _mm_srli_si128(h[g / 2], 8) : h[g / 2];
-		__m256 f = _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(v) : _mm256_cvtepu8_epi32(v));
-		f = _mm256_mul_ps(f, _mm256_set1_ps(g < 2 ? da : db));
-		_mm256_storeu_ps(out + 8 * g, _mm256_sub_ps(f, _mm256_set1_ps(g < 2 ? ma : mb)));
-	}
 }
 
 AVX2 void cl_avx2_row_q2_k(const void *w, int64_t k0, int64_t kc, float *out)
