@@ -23,7 +23,12 @@
  * block of 32 (d = amax/127, as llama.cpp does), so that a block's dot is a
  * few integer multiply-adds and the loop keeps up with the memory; that adds
  * an error of at most Σ_b Σ_{k in b} |w_k| · amax_b(x)/254 (half a step of
- * x's quantization), which tests/unit/test-kernels.c checks.
+ * x's quantization), which tests/unit/test-kernels.c checks.  Where the
+ * running set has dots of several rows at once (dotq_rows: AVX-512 VNNI for
+ * Q8_0), every product of those weights takes x at 8 bits, whatever its
+ * rows, and each row is computed exactly as it is alone: a row of x gets
+ * the same bits in any batch (a prompt's positions, sequences stepping
+ * together), and each weight block is loaded once for six rows of x.
  */
 #include <math.h>
 #include <pthread.h>
@@ -542,6 +547,7 @@ struct mm_job {
 struct mv_multi {
 	struct mm_job *j;
 	const struct cl_xq *xq; /* (n) x quantized, or NULL */
+	int rows;               /* through the set's dotq_rows (xq) or dot_rows */
 };
 
 static void matvec_multi_task(void *arg, int ith, int nth)
@@ -550,6 +556,10 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 	struct mm_job *j = mv->j;
 	float (*dot)(const void *, const float *, int64_t) = j->k->dot[j->w->dtype];
 	float (*dotq)(const void *, const struct cl_xq *, int64_t) = j->k->dotq[j->w->dtype];
+	void (*dotq_rows)(const void *, size_t, int64_t, const struct cl_xq *, int64_t, int64_t, float *,
+			  int64_t) = j->k->dotq_rows[j->w->dtype];
+	void (*dot_rows)(const void *, size_t, int64_t, const float *, int64_t, int64_t, float *, int64_t) =
+		j->k->dot_rows[j->w->dtype];
 	const unsigned char *base = j->w->data;
 	const float *x = j->x;
 	const struct cl_xq *xq = mv->xq;
@@ -561,6 +571,13 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 		if (r0 >= rows)
 			break;
 		int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
+		if (mv->rows) {
+			if (xq)
+				dotq_rows(base + (size_t)r0 * rb, rb, r1 - r0, xq, n, cols, y + r0, rows);
+			else
+				dot_rows(base + (size_t)r0 * rb, rb, r1 - r0, x, n, cols, y + r0, rows);
+			continue;
+		}
 		for (int64_t r = r0; r < r1; r++) {
 			const void *w = base + (size_t)r * rb;
 			if (xq)
@@ -573,39 +590,91 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 	}
 }
 
-static void matvec_multi(struct cl_pool *p, struct mm_job *j)
+/* The n rows of x at 8 bits, each as it would be alone, in a buffer of the
+ * calling thread's kept between calls; NULL where memory is short.  wide:
+ * with the unsigned copy and the spread scales dotq_rows takes. */
+static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, int64_t n, int64_t cols, int wide)
 {
-	/* x to 8 bits (as one x alone would be), in a buffer of this thread's
-	 * kept between calls. */
 	static _Thread_local unsigned char *buf;
 	static _Thread_local size_t cap;
-	struct cl_xq xq[MV_MULTI];
-	struct mv_multi mv = {j, NULL};
-	int64_t cols = j->w->cols;
-	if (j->k->dotq[j->w->dtype] && cols <= XQ_MAX) {
-		size_t need = (size_t)j->n * ((size_t)cols + 2 * (size_t)(cols / QK) * sizeof(float) + 64);
-		if (need > cap) {
-			unsigned char *b = realloc(buf, need);
-			if (b) {
-				buf = b;
-				cap = need;
-			}
-		}
-		if (need <= cap) {
-			unsigned char *at = buf;
-			for (int64_t i = 0; i < j->n; i++) {
-				int8_t *q = (int8_t *)at;
-				float *d = (float *)(((uintptr_t)(at + cols) + 31) & ~(uintptr_t)31);
-				float *s = d + cols / QK;
-				j->k->quant_x(j->x + i * cols, cols, q, d, s);
-				xq[i] = (struct cl_xq){q, d, s};
-				at = (unsigned char *)(s + cols / QK);
-				at = (unsigned char *)(((uintptr_t)at + 31) & ~(uintptr_t)31);
-			}
-			mv.xq = xq;
+	int64_t nb = cols / QK;
+	size_t row = (size_t)cols + 2 * (size_t)nb * sizeof(float) + 128;
+	if (wide)
+		row += (size_t)cols + (size_t)nb * 8 * sizeof(float) + 128;
+	size_t need = (size_t)n * (row + sizeof(struct cl_xq)) + 64;
+	if (need > cap) {
+		unsigned char *b = realloc(buf, need);
+		if (!b)
+			return NULL;
+		buf = b;
+		cap = need;
+	}
+	struct cl_xq *xq = (struct cl_xq *)buf; /* malloc's alignment suits it */
+	unsigned char *at = buf + (size_t)n * sizeof *xq;
+#define ALIGN64(p) (unsigned char *)(((uintptr_t)(p) + 63) & ~(uintptr_t)63)
+	for (int64_t i = 0; i < n; i++) {
+		int8_t *q = (int8_t *)ALIGN64(at);
+		float *d = (float *)ALIGN64(q + cols);
+		float *s = d + nb;
+		k->quant_x(x + i * cols, cols, q, d, s);
+		xq[i] = (struct cl_xq){q, d, s, NULL, NULL};
+		at = (unsigned char *)(s + nb);
+		if (wide) {
+			uint8_t *u = ALIGN64(at);
+			float *d8 = (float *)ALIGN64(u + cols);
+			for (int64_t c = 0; c < cols; c++)
+				u[c] = (uint8_t)(q[c] ^ 0x80);
+			for (int64_t b = 0; b < nb; b++)
+				for (int l = 0; l < 8; l++)
+					d8[b * 8 + l] = d[b];
+			xq[i].u = u;
+			xq[i].d8 = d8;
+			at = (unsigned char *)(d8 + nb * 8);
 		}
 	}
+#undef ALIGN64
+	return xq;
+}
+
+/* Whether a product of n rows by weights of type t takes x at 8 bits (the
+ * matvec dots, and any n where the set has dotq_rows). */
+static int takes_xq(const struct cl_kern *k, enum cl_dtype t, int64_t n, int64_t cols)
+{
+	return k->dotq[t] && cols <= XQ_MAX && (n <= MV_MULTI || k->dotq_rows[t]);
+}
+
+/* Whether it goes through the dots (each row its bits alone) rather than
+ * the tiles. */
+static int takes_dots(const struct cl_kern *k, enum cl_dtype t, int64_t n, int64_t cols)
+{
+	return n <= MV_MULTI || takes_xq(k, t, n, cols);
+}
+
+int cl_kernels_xq(enum cl_dtype t, int64_t n, int64_t cols)
+{
+	return takes_xq(kern(), t, n, cols);
+}
+
+int cl_kernels_alone(enum cl_dtype t, int64_t n, int64_t cols)
+{
+	return takes_dots(kern(), t, n, cols);
+}
+
+/* Returns 0, or -1 where x could not be quantized for lack of memory (the
+ * caller takes the f32 path then). */
+static int matvec_multi(struct cl_pool *p, struct mm_job *j)
+{
+	struct mv_multi mv = {j, NULL, j->n > 1 && j->k->dot_rows[j->w->dtype]};
+	if (takes_xq(j->k, j->w->dtype, j->n, j->w->cols)) {
+		/* One row: the single dot, which prefetches (its rate is the
+		 * memory's); more: the set's dots of several rows, if any. */
+		mv.rows = j->n > 1 && j->k->dotq_rows[j->w->dtype];
+		mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, mv.rows);
+		if (!mv.xq && j->n > MV_MULTI)
+			return -1;
+	}
 	cl_pool_run(p, matvec_multi_task, &mv);
+	return 0;
 }
 
 /* A batched product's next `tile` rows (fewer at the end): their first row,
@@ -707,15 +776,16 @@ void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_
 		.row_bytes = cl_dtype_size(w->dtype, w->cols),
 	};
 	atomic_init(&j.next, 0);
-	if (n <= MV_MULTI) {
+	if (takes_dots(j.k, w->dtype, n, w->cols)) {
 		/* Small enough chunks that every thread gets several (balance),
 		 * large enough that claiming one is rare. */
 		int64_t per = w->rows / (8 * cl_pool_size(p));
 		j.chunk = per < 1 ? 1 : per > MATVEC_CHUNK ? MATVEC_CHUNK : per;
-		matvec_multi(p, &j);
-	} else {
-		cl_pool_run(p, j.k->gemm_p ? matmul_p_task : matmul_task, &j);
+		if (matvec_multi(p, &j) == 0)
+			return;
+		atomic_store(&j.next, 0);
 	}
+	cl_pool_run(p, j.k->gemm_p ? matmul_p_task : matmul_task, &j);
 }
 
 /* ------------------------------------------------ conversion, quantizing --- */

@@ -36,6 +36,14 @@ struct cl_mat {
 void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_t n, float *y);
 void cl_matmul_ref(const struct cl_mat *w, const float *x, int64_t n, float *y);
 
+/* Whether the running set computes a product of n rows of x (cols wide)
+ * by weights of type t with x at 8 bits per block of 32 (struct cl_xq in
+ * kernels_impl.h): each row then gets the bits it gets alone. */
+int cl_kernels_xq(enum cl_dtype t, int64_t n, int64_t cols);
+/* Whether each row of such a product gets the bits it gets alone (n = 1):
+ * it goes through the dots, not the tiles. */
+int cl_kernels_alone(enum cl_dtype t, int64_t n, int64_t cols);
+
 /* Quantize (or convert) src into dtype `to` (F16, BF16, Q8_0, Q4_0; cols a
  * multiple of 32 for block types).  dst->data is malloc'd: *owned = it. */
 enum cl_status cl_mat_convert(const struct cl_mat *src, enum cl_dtype to, struct cl_mat *dst,

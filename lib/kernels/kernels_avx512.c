@@ -107,70 +107,172 @@ AVX512 static void avx512_axpy_f32(float *y, float a, const float *x, int64_t n)
 	}
 }
 
+/* The dots of f32, f16 and bf16 weight rows, one body: T is the type, 16
+ * elements of the row at k as f32 (the tail of n - k < 16 masked). */
+AVX512_INLINE __m512 wload(const int T, const void *w, int64_t k)
+{
+	if (T == CL_DTYPE_F32)
+		return _mm512_loadu_ps((const float *)w + k);
+	return T == CL_DTYPE_F16 ? load_f16((const uint16_t *)w + k) : load_bf16((const uint16_t *)w + k);
+}
+
+AVX512_INLINE __m512 wload_tail(const int T, const void *w, int64_t k, int64_t n)
+{
+	if (T == CL_DTYPE_F32)
+		return _mm512_maskz_loadu_ps(tail_mask(n - k), (const float *)w + k);
+	return T == CL_DTYPE_F16 ? load_f16_tail((const uint16_t *)w + k, n - k)
+				 : load_bf16_tail((const uint16_t *)w + k, n - k);
+}
+
+/* Two sums, 32 elements a step (the memory, not the FMA latency, is the
+ * limit of one row: two chains keep up with it), then 16, then the masked
+ * tail; the weights prefetched 4 KiB ahead. */
+AVX512_INLINE float dot_w(const int T, const void *w, const float *x, int64_t n)
+{
+	const int es = T == CL_DTYPE_F32 ? 4 : 2;
+	const unsigned char *wb = w;
+	__m512 s0 = _mm512_setzero_ps(), s1 = s0;
+	int64_t k = 0;
+	for (; k + 32 <= n; k += 32) {
+		PREFETCH(wb + k * es);
+		if (es == 4)
+			PREFETCH(wb + k * es + 64);
+		s0 = _mm512_fmadd_ps(wload(T, w, k), _mm512_loadu_ps(x + k), s0);
+		s1 = _mm512_fmadd_ps(wload(T, w, k + 16), _mm512_loadu_ps(x + k + 16), s1);
+	}
+	if (k + 16 <= n) {
+		s0 = _mm512_fmadd_ps(wload(T, w, k), _mm512_loadu_ps(x + k), s0);
+		k += 16;
+	}
+	if (k < n)
+		s1 = _mm512_fmadd_ps(wload_tail(T, w, k, n), _mm512_maskz_loadu_ps(tail_mask(n - k), x + k), s1);
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
 AVX512 static float avx512_dot_w_f32(const void *w, const float *x, int64_t n)
 {
-	const float *a = w;
-	__m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-	int64_t k = 0;
-	for (; k + 64 <= n; k += 64) {
-		PREFETCH(a + k);
-		PREFETCH(a + k + 16);
-		PREFETCH(a + k + 32);
-		PREFETCH(a + k + 48);
-		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(x + k), s0);
-		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16), _mm512_loadu_ps(x + k + 16), s1);
-		s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 32), _mm512_loadu_ps(x + k + 32), s2);
-		s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 48), _mm512_loadu_ps(x + k + 48), s3);
-	}
-	for (; k + 16 <= n; k += 16)
-		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(x + k), s0);
-	if (k < n) {
-		__mmask16 m = tail_mask(n - k);
-		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, x + k), s1);
-	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+	return dot_w(CL_DTYPE_F32, w, x, n);
 }
 
 AVX512 static float avx512_dot_f16(const void *w, const float *x, int64_t n)
 {
-	const uint16_t *h = w;
-	__m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-	int64_t k = 0;
-	for (; k + 64 <= n; k += 64) {
-		PREFETCH(h + k);
-		PREFETCH(h + k + 32);
-		s0 = _mm512_fmadd_ps(load_f16(h + k), _mm512_loadu_ps(x + k), s0);
-		s1 = _mm512_fmadd_ps(load_f16(h + k + 16), _mm512_loadu_ps(x + k + 16), s1);
-		s2 = _mm512_fmadd_ps(load_f16(h + k + 32), _mm512_loadu_ps(x + k + 32), s2);
-		s3 = _mm512_fmadd_ps(load_f16(h + k + 48), _mm512_loadu_ps(x + k + 48), s3);
-	}
-	for (; k + 16 <= n; k += 16)
-		s0 = _mm512_fmadd_ps(load_f16(h + k), _mm512_loadu_ps(x + k), s0);
-	if (k < n)
-		s1 = _mm512_fmadd_ps(load_f16_tail(h + k, n - k),
-				     _mm512_maskz_loadu_ps(tail_mask(n - k), x + k), s1);
-	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+	return dot_w(CL_DTYPE_F16, w, x, n);
 }
 
 AVX512 static float avx512_dot_bf16(const void *w, const float *x, int64_t n)
 {
-	const uint16_t *h = w;
-	__m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+	return dot_w(CL_DTYPE_BF16, w, x, n);
+}
+
+/* MW weight rows by MR rows of x, each pair summed exactly as dot_w sums it
+ * alone (its two sums, in the same order), so that every row of a small
+ * batch gets the bits it gets alone; each weight vector, once converted,
+ * serves MR rows of x from registers.  kernels.c gives it batches of 2 to 4
+ * rows (sequences stepping together): there it beats a dot per pair (Zen 4,
+ * 2 threads, 2048 x 2048: f16 4 rows 51 GMAC/s against 34, f32 42 against
+ * 26); from 8 rows the tiles are faster (f16 59 against 53), their x rows
+ * reused from L1 where these stream them from L2. */
+#define MW_F 2
+#define MR_F 4 /* 16 sums and 4 weight vectors; x comes from memory */
+
+AVX512_INLINE void rows_mk(const int T, const int MW, const int MR, const unsigned char *w, size_t rb,
+			   const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy)
+{
+	const int es = T == CL_DTYPE_F32 ? 4 : 2;
+	__m512 s0[MW_F][MR_F], s1[MW_F][MR_F];
+#pragma GCC unroll 2
+	for (int r = 0; r < MW; r++)
+#pragma GCC unroll 4
+		for (int j = 0; j < MR; j++)
+			s0[r][j] = s1[r][j] = _mm512_setzero_ps();
 	int64_t k = 0;
-	for (; k + 64 <= n; k += 64) {
-		PREFETCH(h + k);
-		PREFETCH(h + k + 32);
-		s0 = _mm512_fmadd_ps(load_bf16(h + k), _mm512_loadu_ps(x + k), s0);
-		s1 = _mm512_fmadd_ps(load_bf16(h + k + 16), _mm512_loadu_ps(x + k + 16), s1);
-		s2 = _mm512_fmadd_ps(load_bf16(h + k + 32), _mm512_loadu_ps(x + k + 32), s2);
-		s3 = _mm512_fmadd_ps(load_bf16(h + k + 48), _mm512_loadu_ps(x + k + 48), s3);
+	for (; k + 32 <= n; k += 32) {
+		__m512 w0[MW_F], w1[MW_F];
+#pragma GCC unroll 2
+		for (int r = 0; r < MW; r++) {
+			const unsigned char *wr = w + (size_t)r * rb;
+			PREFETCH(wr + k * es);
+			if (es == 4)
+				PREFETCH(wr + k * es + 64);
+			w0[r] = wload(T, wr, k);
+			w1[r] = wload(T, wr, k + 16);
+		}
+#pragma GCC unroll 4
+		for (int j = 0; j < MR; j++) {
+			__m512 x0 = _mm512_loadu_ps(x + j * ldx + k), x1 = _mm512_loadu_ps(x + j * ldx + k + 16);
+#pragma GCC unroll 2
+			for (int r = 0; r < MW; r++) {
+				s0[r][j] = _mm512_fmadd_ps(w0[r], x0, s0[r][j]);
+				s1[r][j] = _mm512_fmadd_ps(w1[r], x1, s1[r][j]);
+			}
+		}
 	}
-	for (; k + 16 <= n; k += 16)
-		s0 = _mm512_fmadd_ps(load_bf16(h + k), _mm512_loadu_ps(x + k), s0);
-	if (k < n)
-		s1 = _mm512_fmadd_ps(load_bf16_tail(h + k, n - k),
-				     _mm512_maskz_loadu_ps(tail_mask(n - k), x + k), s1);
-	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+	if (k + 16 <= n) {
+#pragma GCC unroll 2
+		for (int r = 0; r < MW; r++) {
+			__m512 w0 = wload(T, w + (size_t)r * rb, k);
+#pragma GCC unroll 4
+			for (int j = 0; j < MR; j++)
+				s0[r][j] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + j * ldx + k), s0[r][j]);
+		}
+		k += 16;
+	}
+	if (k < n) {
+#pragma GCC unroll 2
+		for (int r = 0; r < MW; r++) {
+			__m512 w1 = wload_tail(T, w + (size_t)r * rb, k, n);
+#pragma GCC unroll 4
+			for (int j = 0; j < MR; j++)
+				s1[r][j] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(tail_mask(n - k), x + j * ldx + k),
+							   s1[r][j]);
+		}
+	}
+#pragma GCC unroll 2
+	for (int r = 0; r < MW; r++)
+#pragma GCC unroll 4
+		for (int j = 0; j < MR; j++)
+			y[j * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(s0[r][j], s1[r][j]));
+}
+
+AVX512_INLINE void rows_mw(const int T, const int MW, int64_t nx, const unsigned char *w, size_t rb,
+			   const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy)
+{
+#define F_CASE(R) case R: rows_mk(T, MW, R, w, rb, x, ldx, n, y, ldy); break;
+	switch (nx) {
+	F_CASE(4) F_CASE(3) F_CASE(2) F_CASE(1)
+	}
+#undef F_CASE
+}
+
+AVX512_INLINE void dot_rows(const int T, const void *w, size_t rb, int64_t nw, const float *x, int64_t ni,
+			    int64_t cols, float *y, int64_t ldy)
+{
+	const unsigned char *b = w;
+	for (int64_t i = 0; i < ni; i += MR_F) {
+		int64_t nx = ni - i < MR_F ? ni - i : MR_F, r = 0;
+		for (; r + MW_F <= nw; r += MW_F)
+			rows_mw(T, MW_F, nx, b + (size_t)r * rb, rb, x + i * cols, cols, cols, y + i * ldy + r, ldy);
+		for (; r < nw; r++)
+			rows_mw(T, 1, nx, b + (size_t)r * rb, rb, x + i * cols, cols, cols, y + i * ldy + r, ldy);
+	}
+}
+
+AVX512 static void avx512_rows_f32(const void *w, size_t rb, int64_t nw, const float *x, int64_t n, int64_t cols,
+				   float *y, int64_t ldy)
+{
+	dot_rows(CL_DTYPE_F32, w, rb, nw, x, n, cols, y, ldy);
+}
+
+AVX512 static void avx512_rows_f16(const void *w, size_t rb, int64_t nw, const float *x, int64_t n, int64_t cols,
+				   float *y, int64_t ldy)
+{
+	dot_rows(CL_DTYPE_F16, w, rb, nw, x, n, cols, y, ldy);
+}
+
+AVX512 static void avx512_rows_bf16(const void *w, size_t rb, int64_t nw, const float *x, int64_t n, int64_t cols,
+				    float *y, int64_t ldy)
+{
+	dot_rows(CL_DTYPE_BF16, w, rb, nw, x, n, cols, y, ldy);
 }
 
 AVX512_INLINE __m512 block_dot(const __m512 q[2], const float *x)
@@ -417,7 +519,119 @@ VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n
 	return vnni_hsum(_mm256_add_ps(s0, s1)) - 8 * off;
 }
 
-#define AVX512_TABLE(dq8, dq4)                                                                                 \
+/* Several weight rows by several rows of x at 8 bits (sequences stepping
+ * together, a prompt's positions), each pair computed as vnni_dotq_q8_0
+ * computes it alone: the same integer in every lane, the same scale
+ * products, the same additions in the same order.  So a row of x gets the
+ * bits it gets alone whatever else is in the batch, and each weight block,
+ * once loaded, serves MR rows of x from registers.
+ *
+ * A zmm holds two blocks: its low half is the single dot's s0 (even blocks),
+ * its high half s1 (odd blocks).  x comes unsigned, as x + 128 (xq->u, made
+ * once a product), so the weights need no sign trick per row of x; each
+ * lane's sum starts at -128·Σw over its four weights (once per weight
+ * block), which leaves in the lane exactly the single dot's Σ w·x.  x's
+ * scales come spread as the halves need them (xq->d8). */
+#define MW_Q8 2 /* weight rows a step (1 x 12, 3 x 4 and 4 x 3 were slower on Zen 4) */
+#define MR_Q8 6 /* rows of x a step: 12 sums, 2 x 3 weight vectors, x */
+
+VNNI_INLINE __m512 vnni_pair(float lo, float hi)
+{
+	return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(lo)),
+						   _mm256_castps_pd(_mm256_set1_ps(hi)), 1));
+}
+
+VNNI_INLINE void vnni_q8_mk(const int MW, const int MR, const unsigned char *w, size_t rb,
+			    const struct cl_xq *x, int64_t nb, float *y, int64_t ldy)
+{
+	const __m512i bias = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+	__m512 acc[MW_Q8][MR_Q8];
+#pragma GCC unroll 4
+	for (int r = 0; r < MW; r++)
+#pragma GCC unroll 6
+		for (int j = 0; j < MR; j++)
+			acc[r][j] = _mm512_setzero_ps();
+	int64_t i = 0;
+	for (; i + 2 <= nb; i += 2) {
+		__m512i wv[MW_Q8], nc[MW_Q8];
+		__m512 dw[MW_Q8];
+#pragma GCC unroll 4
+		for (int r = 0; r < MW; r++) {
+			const unsigned char *b = w + (size_t)r * rb + (size_t)i * Q8_BYTES;
+			PREFETCH(b);
+			PREFETCH(b + 64);
+			wv[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b + 2))),
+						   _mm256_loadu_si256((const __m256i *)(b + Q8_BYTES + 2)), 1);
+			nc[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, wv[r]));
+			dw[r] = vnni_pair(vnni_scale(b), vnni_scale(b + Q8_BYTES));
+		}
+#pragma GCC unroll 6
+		for (int j = 0; j < MR; j++) {
+			__m512i xu = _mm512_loadu_si512((const void *)(x[j].u + i * QK));
+			__m512 dx = _mm512_loadu_ps(x[j].d8 + i * 8);
+#pragma GCC unroll 4
+			for (int r = 0; r < MW; r++)
+				acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(nc[r], xu, wv[r])),
+							    _mm512_mul_ps(dw[r], dx), acc[r][j]);
+		}
+	}
+	if (i < nb) { /* the last block, odd: the single dot's s0, the low half */
+		__m512i wv[MW_Q8], nc[MW_Q8];
+		__m512 dw[MW_Q8];
+#pragma GCC unroll 4
+		for (int r = 0; r < MW; r++) {
+			const unsigned char *b = w + (size_t)r * rb + (size_t)i * Q8_BYTES;
+			wv[r] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(b + 2)));
+			nc[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, wv[r]));
+			dw[r] = _mm512_set1_ps(vnni_scale(b));
+		}
+#pragma GCC unroll 6
+		for (int j = 0; j < MR; j++) {
+			__m512i xu = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(x[j].u + i * QK)));
+			__m512 dx = _mm512_set1_ps(x[j].d[i]);
+#pragma GCC unroll 4
+			for (int r = 0; r < MW; r++)
+				acc[r][j] = _mm512_mask3_fmadd_ps(
+					_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(nc[r], xu, wv[r])),
+					_mm512_mul_ps(dw[r], dx), acc[r][j], 0x00ff);
+		}
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < MW; r++)
+#pragma GCC unroll 6
+		for (int j = 0; j < MR; j++) {
+			__m256 lo = _mm512_castps512_ps256(acc[r][j]);
+			__m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][j]), 1));
+			y[j * ldy + r] = vnni_hsum(_mm256_add_ps(lo, hi));
+		}
+}
+
+/* MW weight rows by nx <= MR_Q8 rows of x. */
+VNNI_INLINE void vnni_q8_mw(const int MW, int64_t nx, const unsigned char *w, size_t rb, const struct cl_xq *x,
+			    int64_t nb, float *y, int64_t ldy)
+{
+#define Q8_CASE(R) case R: vnni_q8_mk(MW, R, w, rb, x, nb, y, ldy); break;
+	switch (nx) {
+	Q8_CASE(6) Q8_CASE(5) Q8_CASE(4) Q8_CASE(3) Q8_CASE(2) Q8_CASE(1)
+	}
+#undef Q8_CASE
+}
+
+VNNI static void vnni_dotq_rows_q8_0(const void *w, size_t rb, int64_t nw, const struct cl_xq *x, int64_t n,
+				     int64_t cols, float *y, int64_t ldy)
+{
+	const unsigned char *b = w;
+	int64_t nb = cols / QK;
+	for (int64_t i = 0; i < n; i += MR_Q8) {
+		int64_t nx = n - i < MR_Q8 ? n - i : MR_Q8, r = 0;
+		for (; r + MW_Q8 <= nw; r += MW_Q8)
+			vnni_q8_mw(MW_Q8, nx, b + (size_t)r * rb, rb, x + i, nb, y + i * ldy + r, ldy);
+		for (; r < nw; r++)
+			vnni_q8_mw(1, nx, b + (size_t)r * rb, rb, x + i, nb, y + i * ldy + r, ldy);
+	}
+}
+
+#define AVX512_TABLE(dq8, dq4, dqr8)                                                                           \
 	{                                                                                                      \
 		.name = "avx512",                                                                              \
 		.dot = {avx512_dot_w_f32, avx512_dot_f16, avx512_dot_bf16, avx512_dot_q8_0, avx512_dot_q4_0},  \
@@ -426,6 +640,7 @@ VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n
 			    [CL_DTYPE_Q5_1] = cl_avx2_row_q5_1, [CL_DTYPE_Q2_K] = cl_avx2_row_q2_k,           \
 			    [CL_DTYPE_Q3_K] = cl_avx2_row_q3_k, [CL_DTYPE_Q4_K] = cl_avx2_row_q4_k,           \
 			    [CL_DTYPE_Q6_K] = cl_avx2_row_q6_k},                                              \
+		.dot_rows = {avx512_rows_f32, avx512_rows_f16, avx512_rows_bf16},                               \
 		.gemm = avx512_gemm, .dot_f32 = avx512_dot_f32, .axpy_f32 = avx512_axpy_f32,                     \
 		.quant_x = cl_avx2_quant_x,                                                                     \
 		.dotq = {[CL_DTYPE_Q8_0] = dq8, [CL_DTYPE_Q4_0] = dq4, [CL_DTYPE_Q4_1] = cl_avx2_dotq_q4_1,      \
@@ -433,9 +648,10 @@ VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n
 			 [CL_DTYPE_Q2_K] = cl_avx2_dotq_q2_k, [CL_DTYPE_Q3_K] = cl_avx2_dotq_q3_k,               \
 			 [CL_DTYPE_Q4_K] = cl_avx2_dotq_q4_k, [CL_DTYPE_Q5_K] = cl_avx2_dotq_q5_k,               \
 			 [CL_DTYPE_Q6_K] = cl_avx2_dotq_q6_k},                                                  \
+		.dotq_rows = {[CL_DTYPE_Q8_0] = dqr8},                                                          \
 		.quant_row = {[CL_DTYPE_Q8_0] = cl_avx2_quant_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_quant_q4_0},      \
 	}
-const struct cl_kern cl_kern_avx512 = AVX512_TABLE(cl_avx2_dotq_q8_0, cl_avx2_dotq_q4_0);
-const struct cl_kern cl_kern_avx512_vnni = AVX512_TABLE(vnni_dotq_q8_0, vnni_dotq_q4_0);
+const struct cl_kern cl_kern_avx512 = AVX512_TABLE(cl_avx2_dotq_q8_0, cl_avx2_dotq_q4_0, NULL);
+const struct cl_kern cl_kern_avx512_vnni = AVX512_TABLE(vnni_dotq_q8_0, vnni_dotq_q4_0, vnni_dotq_rows_q8_0);
 
 #endif

@@ -27,6 +27,10 @@ struct cl_xq {
 	const int8_t *q; /* (cols) */
 	const float *d;  /* (cols / 32) */
 	const float *s;  /* (cols / 32) */
+	/* Made only for a set's dotq_rows (else NULL): q + 128 as unsigned
+	 * bytes, and each d[b] repeated 8 times (a vector's half per block). */
+	const uint8_t *u; /* (cols) */
+	const float *d8;  /* (cols / 32 · 8) */
 };
 
 /* The inner loops of one instruction set.  Unaligned data throughout: rows
@@ -36,6 +40,12 @@ struct cl_kern {
 	const char *name;
 	/* Σ_k w[k]·x[k] over one weight row of `cols` elements (matvec). */
 	float (*dot[CL_DTYPE_COUNT])(const void *w, const float *x, int64_t cols);
+	/* Optional (NULL: dot row by row, or the tiles): nw weight rows
+	 * (row_bytes apart) by n rows of x (cols apart), y[i·ldy + r] =
+	 * dot(w_r, x_i, cols) bit for bit, each weight loaded once for
+	 * several x (sequences stepping together). */
+	void (*dot_rows[CL_DTYPE_COUNT])(const void *w, size_t row_bytes, int64_t nw, const float *x, int64_t n,
+					 int64_t cols, float *y, int64_t ldy);
 	/* Elements k0..k0+kc-1 of one weight row as f32 (k0 a multiple of 32). */
 	void (*row_f32[CL_DTYPE_COUNT])(const void *w, int64_t k0, int64_t kc, float *out);
 	/* y[i·ldy + r] += Σ_{k<kc} x[i·ldx + k]·w[r·ldw + k], i < ni, r < nr:
@@ -56,6 +66,11 @@ struct cl_kern {
 	 * dot of a Q8_0 or Q4_0 row with it. */
 	void (*quant_x)(const float *x, int64_t n, int8_t *q, float *d, float *s);
 	float (*dotq[CL_DTYPE_COUNT])(const void *w, const struct cl_xq *x, int64_t cols);
+	/* Optional (NULL: dotq row by row, or the tiles): nw weight rows
+	 * (row_bytes apart) by n rows of x, y[i·ldy + r] = dotq(w_r, &x[i],
+	 * cols) bit for bit, each weight block loaded once for several x. */
+	void (*dotq_rows[CL_DTYPE_COUNT])(const void *w, size_t row_bytes, int64_t nw, const struct cl_xq *x,
+					  int64_t n, int64_t cols, float *y, int64_t ldy);
 	/* n f32 (a multiple of 32) into Q8_0 or Q4_0 blocks, bit for bit as
 	 * the plain-C cl_quant_q8_0_c / cl_quant_q4_0_c do, so a quantized model
 	 * is the same whichever CPU made it. */
