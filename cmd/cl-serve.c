@@ -27,7 +27,7 @@
 static void usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-		"usage: %s [-m DIR] [--host ADDR] [--port N] [--parallel N] [--queue N]\n"
+		"usage: %s [-m DIR] [--host ADDR] [--port N] [--parallel N] [--queue N] [--prefill N]\n"
 		"       [--threads N] [--ctx N] [--quantize TYPE] [--kv-type T] [--api-key KEY | --api-key-file FILE]\n"
 		"       [--max-body BYTES] [--timeout S] [--drain-seconds S] [--progress]\n"
 		"Serve completions over HTTP/1.1: POST /score (and /) in the hosted-endpoint\n"
@@ -41,6 +41,8 @@ static void usage(int code)
 		"  --port N            port (default 8080; 0: any free port, printed on stderr)\n"
 		"  --parallel N        sequences decoded together at most (default 16)\n"
 		"  --queue N           sequences waiting at most; past it 503 (default 64)\n"
+		"  --prefill N         prompt positions a step takes while other sequences\n"
+		"                      generate (default 16; 0: as many as a batch holds)\n"
 		"  --threads N         threads of the forward pass (default: the cores available)\n"
 		"  --ctx N             positions per sequence (default: max_position_embeddings)\n"
 		"  --quantize TYPE     convert weights at load: f16, bf16, q8_0, q4_0, q4_k, q6_k or q4_k_m\n"
@@ -71,7 +73,7 @@ static struct cl_model *model;
 static struct cl_tokenizer *tok;
 static struct cl_engine *eng;
 static const char *dir, *model_name;
-static long parallel = 16, queue_max = 64, max_body = 1 << 20;
+static long parallel = 16, queue_max = 64, prefill = 16, max_body = 1 << 20;
 static char *api_key;
 static int stopping;
 static struct cl_fim fim;
@@ -1341,6 +1343,8 @@ int main(int argc, char **argv)
 			parallel = opt_long("--parallel", v, 1, 1024);
 		else if ((v = opt_arg(argc, argv, &i, "--queue")))
 			queue_max = opt_long("--queue", v, 0, 1 << 20);
+		else if ((v = opt_arg(argc, argv, &i, "--prefill")))
+			prefill = opt_long("--prefill", v, 0, CL_BATCH_MAX);
 		else if ((v = opt_arg(argc, argv, &i, "--ctx")))
 			ctx_opt = opt_long("--ctx", v, 1, 1 << 24);
 		else if (model_opt(argc, argv, &i, &opts))
@@ -1382,6 +1386,7 @@ int main(int argc, char **argv)
 	have_fim = cl_fim_find(tok, &fim) == CL_OK;
 	if (cl_engine_new(model, tok, (int32_t)(ctx_opt ? ctx_opt : mi->max_pos), (int)parallel, &eng))
 		die(EXIT_DATA, "%s", cl_errmsg());
+	cl_engine_set_prefill(eng, (int)prefill);
 
 	/* Signals go to the main thread alone, through sigwait. */
 	sigset_t sigs;

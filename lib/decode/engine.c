@@ -33,6 +33,7 @@ struct cl_engine {
 	int32_t ctx, dim, vocab, eos;
 	struct eseq *seqs;
 	int max_seqs, running, last_rows, last_seqs;
+	int prefill;            /* prompt rows a step while others generate (0: no cap) */
 	uint64_t steps;
 	float *x, *logits;      /* (CL_BATCH_MAX, dim), (CL_BATCH_MAX, vocab) */
 	struct cl_batch_row rows[CL_BATCH_MAX];
@@ -109,6 +110,11 @@ int32_t cl_engine_ctx(const struct cl_engine *e)
 int cl_engine_running(const struct cl_engine *e)
 {
 	return e->running;
+}
+
+void cl_engine_set_prefill(struct cl_engine *e, int rows)
+{
+	e->prefill = rows > 0 ? rows : 0;
 }
 
 int cl_engine_last_rows(const struct cl_engine *e)
@@ -283,21 +289,27 @@ enum cl_status cl_engine_step(struct cl_engine *e)
 			finish(e, &e->seqs[i], i, -1, 0, 0, (uint32_t)e->seqs[i].fed, CL_FINISH_CANCEL);
 	int n = 0;
 	enum cl_status st = CL_OK;
-	/* Generated tokens first, one row each; then prompts, as far as
-	 * the batch holds. */
-	for (int pass = 0; pass < 2; pass++)
-		for (int i = 0; i < e->max_seqs && n < CL_BATCH_MAX; i++) {
+	/* Generated tokens first, one row each; then prompts, as far as the
+	 * batch holds, or e->prefill rows of them where tokens were generated
+	 * (chunked prefill: a long prompt does not hold up the others' next
+	 * token for a whole batch's time). */
+	int cap = CL_BATCH_MAX;
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1 && n > 0 && e->prefill > 0 && n + e->prefill < cap)
+			cap = n + e->prefill;
+		for (int i = 0; i < e->max_seqs && n < cap; i++) {
 			struct eseq *s = &e->seqs[i];
 			int prefill = (size_t)s->fed < s->n_prompt;
 			if (!s->used || prefill != pass)
 				continue;
-			for (int32_t pos = s->fed; (size_t)pos < s->n_hist && n < CL_BATCH_MAX; pos++, n++) {
+			for (int32_t pos = s->fed; (size_t)pos < s->n_hist && n < cap; pos++, n++) {
 				e->rows[n] = (struct cl_batch_row){s->kv, pos, (size_t)pos + 1 == s->n_hist};
 				e->owner[n] = i;
 				if ((st = cl_model_embed(e->m, s->hist[pos], e->x + (size_t)n * e->dim)))
 					return st;
 			}
 		}
+	}
 	e->last_rows = n;
 	e->last_seqs = 0;
 	for (int k = 0; k < n; k++)

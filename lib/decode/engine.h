@@ -79,6 +79,11 @@ enum cl_status cl_engine_step(struct cl_engine *e);
 /* Sequences added and not yet finished. */
 int cl_engine_running(const struct cl_engine *e);
 /* Rows the last step ran, and steps so far (for statistics). */
+/* Prompt positions a step takes at most while other sequences generate
+ * (chunked prefill: their next token waits for fewer rows); 0, the default:
+ * as many as the batch holds.  A step with no token to generate fills the
+ * batch with prompts whatever this says. */
+void cl_engine_set_prefill(struct cl_engine *e, int rows);
 int cl_engine_last_rows(const struct cl_engine *e);
 int cl_engine_last_seqs(const struct cl_engine *e); /* sequences in those rows */
 uint64_t cl_engine_steps(const struct cl_engine *e);
