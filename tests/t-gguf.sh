@@ -33,14 +33,14 @@ fi
 # weights are dequantized exactly as ggml does and x stays f32, so only the
 # order of f32 sums differs: the tolerance is 1e-4 for every type (measured:
 # under 4e-6 on logits of magnitude ~5).  Where the CPU has AVX-512 VNNI, the
-# avx512 set's Q8_0 products take x at 8 bits in every batch (as llama.cpp's
-# do; test-kernels bounds that arithmetic), so Q8_0's reading is checked
-# through AVX2's f32 products there.
+# avx512 set's Q8_0 and Q4_0 products take x at 8 bits in every batch (as
+# llama.cpp's do; test-kernels bounds that arithmetic), so their reading is
+# checked through AVX2's f32 products there.
 for f in F32 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K; do
 	name="kq-tiny-$f.gguf: logits equal the reference from its own dequantized weights (max |d| 1e-4)"
 	need_testdata "$name" || continue
 	set=${CL_KERNELS:-}
-	[ $f = Q8_0 ] && grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null && set=avx2
+	case $f in Q8_0 | Q4_0) grep -qw avx512_vnni /proc/cpuinfo 2>/dev/null && set=avx2 ;; esac
 	ids_of "$KQ/kq-tiny.json" | CL_KERNELS=$set logits "$KQ/kq-tiny-$f.gguf" "$TMP/k.npy" &&
 		check "$name" $PY tests/refcheck.py "$TMP/k.npy" "$KQ/kq-tiny-${f}_logits.f32" 1e-4 ||
 		not_ok "$name" "the pipeline failed"

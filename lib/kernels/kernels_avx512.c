@@ -509,31 +509,39 @@ VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n
 		s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + i * QK), _mm256_set1_ps(d0 * x->d[i]), s0);
 		s1 = _mm256_fmadd_ps(vnni_q4_block(b + Q4_BYTES, x->q + (i + 1) * QK), _mm256_set1_ps(d1 * x->d[i + 1]),
 				     s1);
-		off += d0 * x->s[i] + d1 * x->s[i + 1];
+		/* Products and sums in statements of their own, so that no
+		 * compiler contracts them into FMAs: vnni_rows repeats them. */
+		float t0 = d0 * x->s[i], t1 = d1 * x->s[i + 1];
+		off += t0 + t1;
 	}
 	if (i < nb) {
 		float d0 = vnni_scale(b);
 		s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + i * QK), _mm256_set1_ps(d0 * x->d[i]), s0);
-		off += d0 * x->s[i];
+		float t0 = d0 * x->s[i];
+		off += t0;
 	}
-	return vnni_hsum(_mm256_add_ps(s0, s1)) - 8 * off;
+	float h = vnni_hsum(_mm256_add_ps(s0, s1)), o = 8 * off;
+	return h - o;
 }
 
 /* Several weight rows by several rows of x at 8 bits (sequences stepping
- * together, a prompt's positions), each pair computed as vnni_dotq_q8_0
- * computes it alone: the same integer in every lane, the same scale
- * products, the same additions in the same order.  So a row of x gets the
- * bits it gets alone whatever else is in the batch, and each weight block,
- * once loaded, serves MR rows of x from registers.
+ * together, a prompt's positions), each pair computed as vnni_dotq_q8_0 or
+ * vnni_dotq_q4_0 computes it alone: the same integer in every lane, the same
+ * scale products, the same additions in the same order.  So a row of x gets
+ * the bits it gets alone whatever else is in the batch, and each weight
+ * block, once loaded, serves MR rows of x from registers.
  *
  * A zmm holds two blocks: its low half is the single dot's s0 (even blocks),
- * its high half s1 (odd blocks).  x comes unsigned, as x + 128 (xq->u, made
- * once a product), so the weights need no sign trick per row of x; each
- * lane's sum starts at -128·Σw over its four weights (once per weight
- * block), which leaves in the lane exactly the single dot's Σ w·x.  x's
- * scales come spread as the halves need them (xq->d8). */
-#define MW_Q8 2 /* weight rows a step (1 x 12, 3 x 4 and 4 x 3 were slower on Zen 4) */
-#define MR_Q8 6 /* rows of x a step: 12 sums, 2 x 3 weight vectors, x */
+ * its high half s1 (odd blocks).  Q8_0: x comes unsigned, as x + 128
+ * (xq->u, made once a product), so the weights need no sign trick per row of
+ * x; each lane's sum starts at -128·Σw over its four weights (once per
+ * weight block), which leaves in the lane exactly the single dot's Σ w·x.
+ * Q4_0: the quants are unsigned already; the offset of 8 is the single
+ * dot's scalar sum of d·s per block, kept here for MR rows at once in the
+ * lanes of one vector (x's s transposed on the stack).  x's scales come
+ * spread as the halves need them (xq->d8). */
+#define MW_Q 2 /* weight rows a step (1 x 12, 3 x 4 and 4 x 3 were slower on Zen 4) */
+#define MR_Q 6 /* rows of x a step: 12 sums, 2 x 3 weight vectors, x */
 
 VNNI_INLINE __m512 vnni_pair(float lo, float hi)
 {
@@ -541,97 +549,149 @@ VNNI_INLINE __m512 vnni_pair(float lo, float hi)
 						   _mm256_castps_pd(_mm256_set1_ps(hi)), 1));
 }
 
-VNNI_INLINE void vnni_q8_mk(const int MW, const int MR, const unsigned char *w, size_t rb,
-			    const struct cl_xq *x, int64_t nb, float *y, int64_t ldy)
+/* Weight blocks i and i + 1 (both = 0: block i alone, in the low half) as
+ * 64 bytes that vpdpbusd takes: Q8_0's signed quants, Q4_0's nibbles in x's
+ * element order (the lows of a block, then its highs). */
+VNNI_INLINE __m512i vnni_wpair(const int Q4, const unsigned char *b, int both)
 {
+	if (!Q4) {
+		__m256i lo = _mm256_loadu_si256((const __m256i *)(b + 2));
+		return both ? _mm512_inserti64x4(_mm512_castsi256_si512(lo),
+						 _mm256_loadu_si256((const __m256i *)(b + Q8_BYTES + 2)), 1)
+			    : _mm512_zextsi256_si512(lo);
+	}
+	__m128i v0 = _mm_loadu_si128((const __m128i *)(b + 2));
+	__m128i v1 = both ? _mm_loadu_si128((const __m128i *)(b + Q4_BYTES + 2)) : _mm_setzero_si128();
+	__m256i v = _mm256_set_m128i(v1, v0);
+	__m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+	t = _mm512_and_si512(t, _mm512_set1_epi8(15)); /* lows 0, lows 1, highs 0, highs 1 */
+	return _mm512_shuffle_i64x2(t, t, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+VNNI_INLINE void vnni_mk(const int Q4, const int MW, const int MR, const unsigned char *w, size_t rb,
+			 const struct cl_xq *x, const float *sT, int64_t nb, float *y, int64_t ldy)
+{
+	const int bb = Q4 ? Q4_BYTES : Q8_BYTES;
 	const __m512i bias = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
-	__m512 acc[MW_Q8][MR_Q8];
-#pragma GCC unroll 4
-	for (int r = 0; r < MW; r++)
+	__m512 acc[MW_Q][MR_Q];
+	__m256 off[MW_Q]; /* Q4_0: lane j the single dot's off for x row j */
+#pragma GCC unroll 2
+	for (int r = 0; r < MW; r++) {
+		off[r] = _mm256_setzero_ps();
 #pragma GCC unroll 6
 		for (int j = 0; j < MR; j++)
 			acc[r][j] = _mm512_setzero_ps();
-	int64_t i = 0;
-	for (; i + 2 <= nb; i += 2) {
-		__m512i wv[MW_Q8], nc[MW_Q8];
-		__m512 dw[MW_Q8];
-#pragma GCC unroll 4
+	}
+	for (int64_t i = 0; i < nb; i += 2) {
+		int both = i + 1 < nb; /* else the last block, odd: the single dot's s0, the low half */
+		__m512i wv[MW_Q], nc[MW_Q];
+		__m512 dw[MW_Q];
+#pragma GCC unroll 2
 		for (int r = 0; r < MW; r++) {
-			const unsigned char *b = w + (size_t)r * rb + (size_t)i * Q8_BYTES;
+			const unsigned char *b = w + (size_t)r * rb + (size_t)i * bb;
 			PREFETCH(b);
-			PREFETCH(b + 64);
-			wv[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b + 2))),
-						   _mm256_loadu_si256((const __m256i *)(b + Q8_BYTES + 2)), 1);
-			nc[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, wv[r]));
-			dw[r] = vnni_pair(vnni_scale(b), vnni_scale(b + Q8_BYTES));
+			if (!Q4)
+				PREFETCH(b + 64);
+			wv[r] = vnni_wpair(Q4, b, both);
+			float d0 = vnni_scale(b), d1 = both ? vnni_scale(b + bb) : 0;
+			dw[r] = both ? vnni_pair(d0, d1) : _mm512_set1_ps(d0);
+			if (!Q4)
+				nc[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, wv[r]));
+			else if (both) /* off += d0·s[i] + d1·s[i+1], as the single dot adds */
+				off[r] = _mm256_add_ps(off[r], _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(d0), _mm256_loadu_ps(sT + i * 8)),
+									      _mm256_mul_ps(_mm256_set1_ps(d1), _mm256_loadu_ps(sT + i * 8 + 8))));
+			else
+				off[r] = _mm256_add_ps(off[r], _mm256_mul_ps(_mm256_set1_ps(d0), _mm256_loadu_ps(sT + i * 8)));
 		}
 #pragma GCC unroll 6
 		for (int j = 0; j < MR; j++) {
-			__m512i xu = _mm512_loadu_si512((const void *)(x[j].u + i * QK));
-			__m512 dx = _mm512_loadu_ps(x[j].d8 + i * 8);
-#pragma GCC unroll 4
-			for (int r = 0; r < MW; r++)
-				acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(nc[r], xu, wv[r])),
-							    _mm512_mul_ps(dw[r], dx), acc[r][j]);
+			__m512i xv;
+			__m512 dx;
+			if (both) {
+				xv = _mm512_loadu_si512((const void *)(Q4 ? (const void *)(x[j].q + i * QK)
+									  : (const void *)(x[j].u + i * QK)));
+				dx = _mm512_loadu_ps(x[j].d8 + i * 8);
+			} else {
+				xv = _mm512_zextsi256_si512(_mm256_loadu_si256(
+					(const __m256i *)(Q4 ? (const void *)(x[j].q + i * QK) : (const void *)(x[j].u + i * QK))));
+				dx = _mm512_set1_ps(x[j].d[i]);
+			}
+#pragma GCC unroll 2
+			for (int r = 0; r < MW; r++) {
+				__m512 p = _mm512_cvtepi32_ps(Q4 ? _mm512_dpbusd_epi32(zero, wv[r], xv)
+								 : _mm512_dpbusd_epi32(nc[r], xv, wv[r]));
+				acc[r][j] = both ? _mm512_fmadd_ps(p, _mm512_mul_ps(dw[r], dx), acc[r][j])
+						 : _mm512_mask3_fmadd_ps(p, _mm512_mul_ps(dw[r], dx), acc[r][j], 0x00ff);
+			}
 		}
 	}
-	if (i < nb) { /* the last block, odd: the single dot's s0, the low half */
-		__m512i wv[MW_Q8], nc[MW_Q8];
-		__m512 dw[MW_Q8];
-#pragma GCC unroll 4
-		for (int r = 0; r < MW; r++) {
-			const unsigned char *b = w + (size_t)r * rb + (size_t)i * Q8_BYTES;
-			wv[r] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(b + 2)));
-			nc[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, wv[r]));
-			dw[r] = _mm512_set1_ps(vnni_scale(b));
-		}
-#pragma GCC unroll 6
-		for (int j = 0; j < MR; j++) {
-			__m512i xu = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(x[j].u + i * QK)));
-			__m512 dx = _mm512_set1_ps(x[j].d[i]);
-#pragma GCC unroll 4
-			for (int r = 0; r < MW; r++)
-				acc[r][j] = _mm512_mask3_fmadd_ps(
-					_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(nc[r], xu, wv[r])),
-					_mm512_mul_ps(dw[r], dx), acc[r][j], 0x00ff);
-		}
-	}
-#pragma GCC unroll 4
-	for (int r = 0; r < MW; r++)
+#pragma GCC unroll 2
+	for (int r = 0; r < MW; r++) {
+		float o[8];
+		_mm256_storeu_ps(o, off[r]);
 #pragma GCC unroll 6
 		for (int j = 0; j < MR; j++) {
 			__m256 lo = _mm512_castps512_ps256(acc[r][j]);
 			__m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][j]), 1));
-			y[j * ldy + r] = vnni_hsum(_mm256_add_ps(lo, hi));
+			float h = vnni_hsum(_mm256_add_ps(lo, hi)), o8 = 8 * o[j];
+			y[j * ldy + r] = Q4 ? h - o8 : h;
 		}
+	}
 }
 
-/* MW weight rows by nx <= MR_Q8 rows of x. */
-VNNI_INLINE void vnni_q8_mw(const int MW, int64_t nx, const unsigned char *w, size_t rb, const struct cl_xq *x,
-			    int64_t nb, float *y, int64_t ldy)
+/* MW weight rows by nx <= MR_Q rows of x. */
+VNNI_INLINE void vnni_mw(const int Q4, const int MW, int64_t nx, const unsigned char *w, size_t rb,
+			 const struct cl_xq *x, const float *sT, int64_t nb, float *y, int64_t ldy)
 {
-#define Q8_CASE(R) case R: vnni_q8_mk(MW, R, w, rb, x, nb, y, ldy); break;
+#define Q_CASE(R) case R: vnni_mk(Q4, MW, R, w, rb, x, sT, nb, y, ldy); break;
 	switch (nx) {
-	Q8_CASE(6) Q8_CASE(5) Q8_CASE(4) Q8_CASE(3) Q8_CASE(2) Q8_CASE(1)
+	Q_CASE(6) Q_CASE(5) Q_CASE(4) Q_CASE(3) Q_CASE(2) Q_CASE(1)
 	}
-#undef Q8_CASE
+#undef Q_CASE
+}
+
+VNNI_INLINE void vnni_rows(const int Q4, const void *w, size_t rb, int64_t nw, const struct cl_xq *x, int64_t n,
+			   int64_t cols, float *y, int64_t ldy)
+{
+	const unsigned char *b = w;
+	int64_t nb = cols / QK;
+	float sT_small[2048], *sT = NULL; /* Q4_0: (nb, 8) x's s, row j in lane j */
+	if (Q4)
+		sT = nb * 8 <= 2048 ? sT_small : malloc((size_t)nb * 8 * sizeof *sT);
+	if (Q4 && !sT) { /* no memory: the single dots, the same bits */
+		for (int64_t r = 0; r < nw; r++)
+			for (int64_t i = 0; i < n; i++)
+				y[i * ldy + r] = vnni_dotq_q4_0(b + (size_t)r * rb, &x[i], cols);
+		return;
+	}
+	for (int64_t i = 0; i < n; i += MR_Q) {
+		int64_t nx = n - i < MR_Q ? n - i : MR_Q, r = 0;
+		if (Q4)
+			for (int64_t k = 0; k < nb; k++)
+				for (int j = 0; j < 8; j++)
+					sT[k * 8 + j] = j < nx ? x[i + j].s[k] : 0;
+		for (; r + MW_Q <= nw; r += MW_Q)
+			vnni_mw(Q4, MW_Q, nx, b + (size_t)r * rb, rb, x + i, sT, nb, y + i * ldy + r, ldy);
+		for (; r < nw; r++)
+			vnni_mw(Q4, 1, nx, b + (size_t)r * rb, rb, x + i, sT, nb, y + i * ldy + r, ldy);
+	}
+	if (sT != sT_small)
+		free(sT);
 }
 
 VNNI static void vnni_dotq_rows_q8_0(const void *w, size_t rb, int64_t nw, const struct cl_xq *x, int64_t n,
 				     int64_t cols, float *y, int64_t ldy)
 {
-	const unsigned char *b = w;
-	int64_t nb = cols / QK;
-	for (int64_t i = 0; i < n; i += MR_Q8) {
-		int64_t nx = n - i < MR_Q8 ? n - i : MR_Q8, r = 0;
-		for (; r + MW_Q8 <= nw; r += MW_Q8)
-			vnni_q8_mw(MW_Q8, nx, b + (size_t)r * rb, rb, x + i, nb, y + i * ldy + r, ldy);
-		for (; r < nw; r++)
-			vnni_q8_mw(1, nx, b + (size_t)r * rb, rb, x + i, nb, y + i * ldy + r, ldy);
-	}
+	vnni_rows(0, w, rb, nw, x, n, cols, y, ldy);
 }
 
-#define AVX512_TABLE(dq8, dq4, dqr8)                                                                           \
+VNNI static void vnni_dotq_rows_q4_0(const void *w, size_t rb, int64_t nw, const struct cl_xq *x, int64_t n,
+				     int64_t cols, float *y, int64_t ldy)
+{
+	vnni_rows(1, w, rb, nw, x, n, cols, y, ldy);
+}
+
+#define AVX512_TABLE(dq8, dq4, dqr8, dqr4)                                                                     \
 	{                                                                                                      \
 		.name = "avx512",                                                                              \
 		.dot = {avx512_dot_w_f32, avx512_dot_f16, avx512_dot_bf16, avx512_dot_q8_0, avx512_dot_q4_0},  \
@@ -648,10 +708,10 @@ VNNI static void vnni_dotq_rows_q8_0(const void *w, size_t rb, int64_t nw, const
 			 [CL_DTYPE_Q2_K] = cl_avx2_dotq_q2_k, [CL_DTYPE_Q3_K] = cl_avx2_dotq_q3_k,               \
 			 [CL_DTYPE_Q4_K] = cl_avx2_dotq_q4_k, [CL_DTYPE_Q5_K] = cl_avx2_dotq_q5_k,               \
 			 [CL_DTYPE_Q6_K] = cl_avx2_dotq_q6_k},                                                  \
-		.dotq_rows = {[CL_DTYPE_Q8_0] = dqr8},                                                          \
+		.dotq_rows = {[CL_DTYPE_Q8_0] = dqr8, [CL_DTYPE_Q4_0] = dqr4},                                  \
 		.quant_row = {[CL_DTYPE_Q8_0] = cl_avx2_quant_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_quant_q4_0},      \
 	}
-const struct cl_kern cl_kern_avx512 = AVX512_TABLE(cl_avx2_dotq_q8_0, cl_avx2_dotq_q4_0, NULL);
-const struct cl_kern cl_kern_avx512_vnni = AVX512_TABLE(vnni_dotq_q8_0, vnni_dotq_q4_0, vnni_dotq_rows_q8_0);
+const struct cl_kern cl_kern_avx512 = AVX512_TABLE(cl_avx2_dotq_q8_0, cl_avx2_dotq_q4_0, NULL, NULL);
+const struct cl_kern cl_kern_avx512_vnni = AVX512_TABLE(vnni_dotq_q8_0, vnni_dotq_q4_0, vnni_dotq_rows_q8_0, vnni_dotq_rows_q4_0);
 
 #endif
