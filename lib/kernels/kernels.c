@@ -600,7 +600,7 @@ static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, i
 	int64_t nb = cols / QK;
 	size_t row = (size_t)cols + 2 * (size_t)nb * sizeof(float) + 128;
 	if (wide)
-		row += (size_t)cols + (size_t)nb * 8 * sizeof(float) + 128;
+		row += 2 * (size_t)cols + (size_t)nb * 8 * sizeof(float) + 192;
 	size_t need = (size_t)n * (row + sizeof(struct cl_xq)) + 64;
 	if (need > cap) {
 		unsigned char *b = realloc(buf, need);
@@ -617,19 +617,23 @@ static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, i
 		float *d = (float *)ALIGN64(q + cols);
 		float *s = d + nb;
 		k->quant_x(x + i * cols, cols, q, d, s);
-		xq[i] = (struct cl_xq){q, d, s, NULL, NULL};
+		xq[i] = (struct cl_xq){q, d, s, NULL, NULL, NULL};
 		at = (unsigned char *)(s + nb);
 		if (wide) {
 			uint8_t *u = ALIGN64(at);
 			float *d8 = (float *)ALIGN64(u + cols);
+			int32_t *o8 = (int32_t *)ALIGN64(d8 + nb * 8);
 			for (int64_t c = 0; c < cols; c++)
 				u[c] = (uint8_t)(q[c] ^ 0x80);
 			for (int64_t b = 0; b < nb; b++)
 				for (int l = 0; l < 8; l++)
 					d8[b * 8 + l] = d[b];
+			for (int64_t g = 0; g < cols / 4; g++)
+				o8[g] = -8 * (q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3]);
 			xq[i].u = u;
 			xq[i].d8 = d8;
-			at = (unsigned char *)(d8 + nb * 8);
+			xq[i].o8 = o8;
+			at = (unsigned char *)(o8 + cols / 4);
 		}
 	}
 #undef ALIGN64
@@ -666,10 +670,11 @@ static int matvec_multi(struct cl_pool *p, struct mm_job *j)
 {
 	struct mv_multi mv = {j, NULL, j->n > 1 && j->k->dot_rows[j->w->dtype]};
 	if (takes_xq(j->k, j->w->dtype, j->n, j->w->cols)) {
-		/* One row: the single dot, which prefetches (its rate is the
-		 * memory's); more: the set's dots of several rows, if any. */
-		mv.rows = j->n > 1 && j->k->dotq_rows[j->w->dtype];
-		mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, mv.rows);
+		/* One row: the single dot (its rate is the memory's); more: the
+		 * set's dots of several rows, if any. */
+		int wide = j->k->dotq_rows[j->w->dtype] != NULL;
+		mv.rows = j->n > 1 && wide;
+		mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, wide);
 		if (!mv.xq && j->n > MV_MULTI)
 			return -1;
 	}

@@ -471,11 +471,13 @@ VNNI_INLINE __m256 vnni_q8_block(const unsigned char *b, const int8_t *xq)
 						      _mm256_sign_epi8(x, w)));
 }
 
-VNNI_INLINE __m256 vnni_q4_block(const unsigned char *b, const int8_t *xq)
+/* Σ (q - 8)·x over a block in 8 lanes: the nibbles unsigned, each lane
+ * started at -8 times its four x (xq->o8), so the offset is exact. */
+VNNI_INLINE __m256 vnni_q4_block(const unsigned char *b, const int8_t *xq, const int32_t *o8)
 {
 	__m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
 	__m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(15));
-	return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w,
+	return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)o8), w,
 						      _mm256_loadu_si256((const __m256i *)xq)));
 }
 
@@ -496,32 +498,23 @@ VNNI static float vnni_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t n
 	return vnni_hsum(_mm256_add_ps(s0, s1));
 }
 
-/* Σ (q - 8)·x = Σ q·x - 8·Σ x, as in kernels_avx2.c. */
+/* x->o8 must be there: kernels.c makes it where the set has dotq_rows. */
 VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
 {
 	const unsigned char *b = w;
 	__m256 s0 = _mm256_setzero_ps(), s1 = s0;
-	float off = 0;
 	int64_t nb = n / QK, i = 0;
 	for (; i + 2 <= nb; i += 2, b += 2 * Q4_BYTES) {
 		PREFETCH(b);
-		float d0 = vnni_scale(b), d1 = vnni_scale(b + Q4_BYTES);
-		s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + i * QK), _mm256_set1_ps(d0 * x->d[i]), s0);
-		s1 = _mm256_fmadd_ps(vnni_q4_block(b + Q4_BYTES, x->q + (i + 1) * QK), _mm256_set1_ps(d1 * x->d[i + 1]),
-				     s1);
-		/* Products and sums in statements of their own, so that no
-		 * compiler contracts them into FMAs: vnni_rows repeats them. */
-		float t0 = d0 * x->s[i], t1 = d1 * x->s[i + 1];
-		off += t0 + t1;
+		s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + i * QK, x->o8 + i * 8),
+				     _mm256_set1_ps(vnni_scale(b) * x->d[i]), s0);
+		s1 = _mm256_fmadd_ps(vnni_q4_block(b + Q4_BYTES, x->q + (i + 1) * QK, x->o8 + (i + 1) * 8),
+				     _mm256_set1_ps(vnni_scale(b + Q4_BYTES) * x->d[i + 1]), s1);
 	}
-	if (i < nb) {
-		float d0 = vnni_scale(b);
-		s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + i * QK), _mm256_set1_ps(d0 * x->d[i]), s0);
-		float t0 = d0 * x->s[i];
-		off += t0;
-	}
-	float h = vnni_hsum(_mm256_add_ps(s0, s1)), o = 8 * off;
-	return h - o;
+	if (i < nb)
+		s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + i * QK, x->o8 + i * 8),
+				     _mm256_set1_ps(vnni_scale(b) * x->d[i]), s0);
+	return vnni_hsum(_mm256_add_ps(s0, s1));
 }
 
 /* Several weight rows by several rows of x at 8 bits (sequences stepping
@@ -536,10 +529,9 @@ VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n
  * (xq->u, made once a product), so the weights need no sign trick per row of
  * x; each lane's sum starts at -128·Σw over its four weights (once per
  * weight block), which leaves in the lane exactly the single dot's Σ w·x.
- * Q4_0: the quants are unsigned already; the offset of 8 is the single
- * dot's scalar sum of d·s per block, kept here for MR rows at once in the
- * lanes of one vector (x's s transposed on the stack).  x's scales come
- * spread as the halves need them (xq->d8). */
+ * Q4_0: the quants are unsigned already, and each lane starts at -8 times
+ * its four x (xq->o8), which takes the offset of 8 off exactly.  x's scales
+ * come spread as the halves need them (xq->d8). */
 #define MW_Q 2 /* weight rows a step (1 x 12, 3 x 4 and 4 x 3 were slower on Zen 4) */
 #define MR_Q 6 /* rows of x a step: 12 sums, 2 x 3 weight vectors, x */
 
@@ -569,19 +561,16 @@ VNNI_INLINE __m512i vnni_wpair(const int Q4, const unsigned char *b, int both)
 }
 
 VNNI_INLINE void vnni_mk(const int Q4, const int MW, const int MR, const unsigned char *w, size_t rb,
-			 const struct cl_xq *x, const float *sT, int64_t nb, float *y, int64_t ldy)
+			 const struct cl_xq *x, int64_t nb, float *y, int64_t ldy)
 {
 	const int bb = Q4 ? Q4_BYTES : Q8_BYTES;
 	const __m512i bias = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
 	__m512 acc[MW_Q][MR_Q];
-	__m256 off[MW_Q]; /* Q4_0: lane j the single dot's off for x row j */
 #pragma GCC unroll 2
-	for (int r = 0; r < MW; r++) {
-		off[r] = _mm256_setzero_ps();
+	for (int r = 0; r < MW; r++)
 #pragma GCC unroll 6
 		for (int j = 0; j < MR; j++)
 			acc[r][j] = _mm512_setzero_ps();
-	}
 	for (int64_t i = 0; i < nb; i += 2) {
 		int both = i + 1 < nb; /* else the last block, odd: the single dot's s0, the low half */
 		__m512i wv[MW_Q], nc[MW_Q];
@@ -597,28 +586,27 @@ VNNI_INLINE void vnni_mk(const int Q4, const int MW, const int MR, const unsigne
 			dw[r] = both ? vnni_pair(d0, d1) : _mm512_set1_ps(d0);
 			if (!Q4)
 				nc[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, wv[r]));
-			else if (both) /* off += d0·s[i] + d1·s[i+1], as the single dot adds */
-				off[r] = _mm256_add_ps(off[r], _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(d0), _mm256_loadu_ps(sT + i * 8)),
-									      _mm256_mul_ps(_mm256_set1_ps(d1), _mm256_loadu_ps(sT + i * 8 + 8))));
-			else
-				off[r] = _mm256_add_ps(off[r], _mm256_mul_ps(_mm256_set1_ps(d0), _mm256_loadu_ps(sT + i * 8)));
 		}
 #pragma GCC unroll 6
 		for (int j = 0; j < MR; j++) {
-			__m512i xv;
+			__m512i xv, o8 = zero;
 			__m512 dx;
 			if (both) {
 				xv = _mm512_loadu_si512((const void *)(Q4 ? (const void *)(x[j].q + i * QK)
 									  : (const void *)(x[j].u + i * QK)));
+				if (Q4)
+					o8 = _mm512_loadu_si512((const void *)(x[j].o8 + i * 8));
 				dx = _mm512_loadu_ps(x[j].d8 + i * 8);
 			} else {
 				xv = _mm512_zextsi256_si512(_mm256_loadu_si256(
 					(const __m256i *)(Q4 ? (const void *)(x[j].q + i * QK) : (const void *)(x[j].u + i * QK))));
+				if (Q4)
+					o8 = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(x[j].o8 + i * 8)));
 				dx = _mm512_set1_ps(x[j].d[i]);
 			}
 #pragma GCC unroll 2
 			for (int r = 0; r < MW; r++) {
-				__m512 p = _mm512_cvtepi32_ps(Q4 ? _mm512_dpbusd_epi32(zero, wv[r], xv)
+				__m512 p = _mm512_cvtepi32_ps(Q4 ? _mm512_dpbusd_epi32(o8, wv[r], xv)
 								 : _mm512_dpbusd_epi32(nc[r], xv, wv[r]));
 				acc[r][j] = both ? _mm512_fmadd_ps(p, _mm512_mul_ps(dw[r], dx), acc[r][j])
 						 : _mm512_mask3_fmadd_ps(p, _mm512_mul_ps(dw[r], dx), acc[r][j], 0x00ff);
@@ -626,24 +614,20 @@ VNNI_INLINE void vnni_mk(const int Q4, const int MW, const int MR, const unsigne
 		}
 	}
 #pragma GCC unroll 2
-	for (int r = 0; r < MW; r++) {
-		float o[8];
-		_mm256_storeu_ps(o, off[r]);
+	for (int r = 0; r < MW; r++)
 #pragma GCC unroll 6
 		for (int j = 0; j < MR; j++) {
 			__m256 lo = _mm512_castps512_ps256(acc[r][j]);
 			__m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][j]), 1));
-			float h = vnni_hsum(_mm256_add_ps(lo, hi)), o8 = 8 * o[j];
-			y[j * ldy + r] = Q4 ? h - o8 : h;
+			y[j * ldy + r] = vnni_hsum(_mm256_add_ps(lo, hi));
 		}
-	}
 }
 
 /* MW weight rows by nx <= MR_Q rows of x. */
 VNNI_INLINE void vnni_mw(const int Q4, const int MW, int64_t nx, const unsigned char *w, size_t rb,
-			 const struct cl_xq *x, const float *sT, int64_t nb, float *y, int64_t ldy)
+			 const struct cl_xq *x, int64_t nb, float *y, int64_t ldy)
 {
-#define Q_CASE(R) case R: vnni_mk(Q4, MW, R, w, rb, x, sT, nb, y, ldy); break;
+#define Q_CASE(R) case R: vnni_mk(Q4, MW, R, w, rb, x, nb, y, ldy); break;
 	switch (nx) {
 	Q_CASE(6) Q_CASE(5) Q_CASE(4) Q_CASE(3) Q_CASE(2) Q_CASE(1)
 	}
@@ -655,28 +639,13 @@ VNNI_INLINE void vnni_rows(const int Q4, const void *w, size_t rb, int64_t nw, c
 {
 	const unsigned char *b = w;
 	int64_t nb = cols / QK;
-	float sT_small[2048], *sT = NULL; /* Q4_0: (nb, 8) x's s, row j in lane j */
-	if (Q4)
-		sT = nb * 8 <= 2048 ? sT_small : malloc((size_t)nb * 8 * sizeof *sT);
-	if (Q4 && !sT) { /* no memory: the single dots, the same bits */
-		for (int64_t r = 0; r < nw; r++)
-			for (int64_t i = 0; i < n; i++)
-				y[i * ldy + r] = vnni_dotq_q4_0(b + (size_t)r * rb, &x[i], cols);
-		return;
-	}
 	for (int64_t i = 0; i < n; i += MR_Q) {
 		int64_t nx = n - i < MR_Q ? n - i : MR_Q, r = 0;
-		if (Q4)
-			for (int64_t k = 0; k < nb; k++)
-				for (int j = 0; j < 8; j++)
-					sT[k * 8 + j] = j < nx ? x[i + j].s[k] : 0;
 		for (; r + MW_Q <= nw; r += MW_Q)
-			vnni_mw(Q4, MW_Q, nx, b + (size_t)r * rb, rb, x + i, sT, nb, y + i * ldy + r, ldy);
+			vnni_mw(Q4, MW_Q, nx, b + (size_t)r * rb, rb, x + i, nb, y + i * ldy + r, ldy);
 		for (; r < nw; r++)
-			vnni_mw(Q4, 1, nx, b + (size_t)r * rb, rb, x + i, sT, nb, y + i * ldy + r, ldy);
+			vnni_mw(Q4, 1, nx, b + (size_t)r * rb, rb, x + i, nb, y + i * ldy + r, ldy);
 	}
-	if (sT != sT_small)
-		free(sT);
 }
 
 VNNI static void vnni_dotq_rows_q8_0(const void *w, size_t rb, int64_t nw, const struct cl_xq *x, int64_t n,
