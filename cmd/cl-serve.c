@@ -22,6 +22,7 @@
 #include "cmd.h"
 #include "engine.h"
 #include "infill.h"
+#include "openai.h"
 #include "request.h"
 
 static void usage(int code)
@@ -61,9 +62,7 @@ static void usage(int code)
 
 /* ------------------------------------------------------------ state --- */
 
-#define MAX_N 16          /* OpenAI's n, per prompt */
-#define MAX_CHOICES 256   /* sequences of one request */
-#define MAX_TOP 20
+#define MAX_TOP CL_OPENAI_MAX_TOP
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv_work = PTHREAD_COND_INITIALIZER; /* the engine thread waits here */
@@ -499,273 +498,43 @@ static cJSON *logprobs_json(const struct job *j, const struct choice *ch, size_t
 
 /* ------------------------------------------------- /v1/completions --- */
 
-static int jnum(const cJSON *o, const char *k, double lo, double hi, double *out, char *err, size_t cap)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	if (!v || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) {
-		snprintf(err, cap, "%s: expected a number from %g to %g", k, lo, hi);
-		return -1;
-	}
-	*out = v->valuedouble;
-	return 1;
-}
-
-static int jint(const cJSON *o, const char *k, double lo, double hi, double *out, char *err, size_t cap)
-{
-	int r = jnum(o, k, lo, hi, out, err, cap);
-	if (r > 0 && *out != floor(*out)) {
-		snprintf(err, cap, "%s: expected an integer from %g to %g", k, lo, hi);
-		return -1;
-	}
-	return r;
-}
-
-static const char *const openai_keys[] = {
-	"model", "prompt", "max_tokens", "temperature", "top_p", "n", "stop", "seed", "logprobs", "echo",
-	"presence_penalty", "frequency_penalty", "logit_bias", "suffix", "stream", "stream_options", "user",
-	"best_of", NULL,
-};
-
-/* Parse an OpenAI completion request into a job; NULL with err set. */
+/* Parse an OpenAI completion request into a job (lib/decode/openai.c);
+ * NULL with err set. */
 static struct job *openai_job(const char *body, size_t len, char *err, size_t cap)
 {
-	cJSON *o = cJSON_ParseWithLength(body, len);
-	struct job *j = NULL;
-	double v;
-	int32_t ctx = cl_engine_ctx(eng);
-	if (!cJSON_IsObject(o)) {
-		snprintf(err, cap, "the body is not a JSON object");
-		goto fail;
+	static unsigned long serial;
+	struct cl_openai_env env = {
+		.tk = tok, .n_vocab = cl_model_info(model)->n_vocab, .ctx = cl_engine_ctx(eng),
+		.fim = have_fim ? &fim : NULL, .seed = (uint64_t)time(NULL) ^ (uint64_t)++serial << 32,
+	};
+	struct cl_openai_req r;
+	if (cl_openai_parse(body, len, &env, &r)) {
+		snprintf(err, cap, "%s", cl_errmsg());
+		return NULL;
 	}
-	const cJSON *it;
-	cJSON_ArrayForEach(it, o) {
-		int known = 0;
-		for (int i = 0; openai_keys[i] && !known; i++)
-			known = !strcmp(it->string, openai_keys[i]);
-		if (!known) {
-			snprintf(err, cap, "Unrecognized request argument supplied: %s", it->string);
-			goto fail;
-		}
-	}
-	/* The prompts: a string, strings, a token array, token arrays. */
-	const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "prompt");
-	int np = 0;
-	const cJSON *list[MAX_CHOICES];
-	if (cJSON_IsString(p) || (cJSON_IsArray(p) && cJSON_IsNumber(cJSON_GetArrayItem(p, 0)))) {
-		list[np++] = p;
-	} else if (cJSON_IsArray(p) && cJSON_GetArraySize(p) > 0) {
-		cJSON_ArrayForEach(it, p) {
-			if (np == MAX_CHOICES || !(cJSON_IsString(it) || cJSON_IsArray(it))) {
-				snprintf(err, cap, "prompt: expected a string, strings, a token array or token arrays "
-					 "(at most %d)", MAX_CHOICES);
-				goto fail;
-			}
-			list[np++] = it;
-		}
-	} else {
-		snprintf(err, cap, "prompt: expected a string, strings, a token array or token arrays");
-		goto fail;
-	}
-	int n = 1;
-	if (jint(o, "n", 1, MAX_N, &v, err, cap) < 0)
-		goto fail;
-	else if (jint(o, "n", 1, MAX_N, &v, err, cap) > 0)
-		n = (int)v;
-	if (np * n > MAX_CHOICES) {
-		snprintf(err, cap, "n: prompts times n at most %d", MAX_CHOICES);
-		goto fail;
-	}
-	if (jint(o, "best_of", 1, MAX_N, &v, err, cap) < 0 ||
-	    (jint(o, "best_of", 1, MAX_N, &v, err, cap) > 0 && (int)v != n)) {
-		snprintf(err, cap, "best_of: only best_of equal to n is served");
-		goto fail;
-	}
-	const cJSON *sfx = cJSON_GetObjectItemCaseSensitive(o, "suffix");
-	if (sfx && !cJSON_IsNull(sfx)) {
-		if (!cJSON_IsString(sfx)) {
-			snprintf(err, cap, "suffix: expected a string");
-			goto fail;
-		}
-		if (!have_fim) {
-			struct cl_fim f;
-			cl_fim_find(tok, &f);
-			snprintf(err, cap, "suffix: %s", cl_errmsg());
-			goto fail;
-		}
-		for (int i = 0; i < np; i++)
-			if (!cJSON_IsString(list[i])) {
-				snprintf(err, cap, "suffix: the prompts must be text, not tokens");
-				goto fail;
-			}
-	}
-	if (!(j = job_new(np * n))) {
+	struct job *j = job_new(r.n_choices);
+	if (!j) {
+		cl_openai_free(&r);
 		snprintf(err, cap, "out of memory");
-		goto fail;
+		return NULL;
 	}
+	/* The job takes what the request owns; the params' stops point at the
+	 * same strings. */
 	j->kind = JOB_OPENAI;
-	struct cl_engine_params base;
-	cl_engine_params_init(&base);
-	base.max_new = 16; /* OpenAI's default */
-	base.sp.temperature = 1;
-	if (jint(o, "max_tokens", 1, 1 << 24, &v, err, cap) < 0)
-		goto fail;
-	else if (jint(o, "max_tokens", 1, 1 << 24, &v, err, cap) > 0)
-		base.max_new = (long)v;
-	int r;
-	if ((r = jnum(o, "temperature", 0, 2, &v, err, cap)) < 0)
-		goto fail;
-	else if (r)
-		base.sp.temperature = (float)v;
-	if ((r = jnum(o, "top_p", 0, 1, &v, err, cap)) < 0)
-		goto fail;
-	else if (r)
-		base.sp.top_p = (float)v;
-	if ((r = jnum(o, "presence_penalty", -2, 2, &v, err, cap)) < 0)
-		goto fail;
-	else if (r)
-		base.sp.presence_penalty = (float)v;
-	if ((r = jnum(o, "frequency_penalty", -2, 2, &v, err, cap)) < 0)
-		goto fail;
-	else if (r)
-		base.sp.frequency_penalty = (float)v;
-	if ((r = jint(o, "seed", 0, 9007199254740992.0, &v, err, cap)) < 0)
-		goto fail;
-	base.sp.seed = r ? (uint64_t)v : (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)j << 16);
-	if ((r = jint(o, "logprobs", 0, MAX_TOP, &v, err, cap)) < 0)
-		goto fail;
-	else if (r && v > 0) {
-		j->n_top = (int)v;
-		base.n_top = (int)v;
+	for (int c = 0; c < r.n_choices; c++) {
+		j->ids[c] = r.ids[c], j->nids[c] = r.nids[c], j->prompt_text[c] = r.prompt_text[c];
+		j->params[c] = r.params[c];
+		j->ch[c].index = c;
+		j->ch[c].prompt_tokens = r.nids[c];
+		r.ids[c] = NULL, r.prompt_text[c] = NULL;
 	}
-	const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "logit_bias");
-	if (b && !cJSON_IsNull(b)) {
-		if (!cJSON_IsObject(b)) {
-			snprintf(err, cap, "logit_bias: expected an object of token ids to biases");
-			goto fail;
-		}
-		cJSON_ArrayForEach(it, b) {
-			char *end;
-			long id = strtol(it->string, &end, 10);
-			if (*end || end == it->string || id < 0 || id >= cl_model_info(model)->n_vocab ||
-			    !cJSON_IsNumber(it) || it->valuedouble < -100 || it->valuedouble > 100 ||
-			    base.sp.n_bias == CL_SAMPLER_MAX_BIAS) {
-				snprintf(err, cap, "logit_bias: '%s': expected a token id of the vocabulary and a bias "
-					 "from -100 to 100 (at most %d)", it->string, CL_SAMPLER_MAX_BIAS);
-				goto fail;
-			}
-			base.sp.bias_token[base.sp.n_bias] = (int32_t)id;
-			base.sp.bias_value[base.sp.n_bias++] = (float)it->valuedouble;
-		}
-	}
-	const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "stop");
-	if (cJSON_IsString(st)) {
-		j->stops[j->n_stops++] = strdup(st->valuestring);
-	} else if (cJSON_IsArray(st)) {
-		cJSON_ArrayForEach(it, st) {
-			if (!cJSON_IsString(it) || !*it->valuestring || j->n_stops == 4) {
-				snprintf(err, cap, "stop: expected a string or up to 4 non-empty strings");
-				goto fail;
-			}
-			j->stops[j->n_stops++] = strdup(it->valuestring);
-		}
-	} else if (st && !cJSON_IsNull(st)) {
-		snprintf(err, cap, "stop: expected a string or up to 4 non-empty strings");
-		goto fail;
-	}
-	for (int k = 0; k < j->n_stops; k++) {
-		if (!j->stops[k]) {
-			snprintf(err, cap, "out of memory");
-			goto fail;
-		}
-		base.stops[k] = j->stops[k];
-	}
-	base.n_stops = j->n_stops;
-	const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "echo"), *s = cJSON_GetObjectItemCaseSensitive(o, "stream");
-	j->echo = cJSON_IsTrue(e);
-	j->stream = cJSON_IsTrue(s);
-	const cJSON *so = cJSON_GetObjectItemCaseSensitive(o, "stream_options");
-	j->usage = so && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
-	unsigned flags = cl_tokenizer_add_bos(tok) ? CL_ENCODE_BOS : 0;
-	for (int pi = 0; pi < np; pi++) {
-		int32_t *ids = NULL;
-		size_t nids = 0;
-		char *text = NULL;
-		if (cJSON_IsString(list[pi]) && cJSON_IsString(sfx)) {
-			/* Fill in the middle: the prompt is the prefix. */
-			if (cl_fim_prompt(tok, &fim, list[pi]->valuestring, sfx->valuestring, &ids, &nids)) {
-				snprintf(err, cap, "prompt %d: %s", pi, cl_errmsg());
-				goto fail;
-			}
-			base.stop_token = fim.eot;
-			text = strdup(list[pi]->valuestring);
-		} else if (cJSON_IsString(list[pi])) {
-			if (cl_tokenizer_encode(tok, list[pi]->valuestring, strlen(list[pi]->valuestring), flags, &ids,
-						&nids)) {
-				snprintf(err, cap, "prompt %d: %s", pi, cl_errmsg());
-				goto fail;
-			}
-			text = strdup(list[pi]->valuestring);
-		} else {
-			int m = cJSON_GetArraySize(list[pi]), k = 0;
-			ids = malloc(((size_t)m + 1) * sizeof *ids);
-			cJSON_ArrayForEach(it, list[pi]) {
-				if (!cJSON_IsNumber(it) || it->valuedouble < 0 ||
-				    it->valuedouble >= cl_model_info(model)->n_vocab ||
-				    it->valuedouble != floor(it->valuedouble)) {
-					free(ids);
-					snprintf(err, cap, "prompt %d: expected token ids of the vocabulary", pi);
-					goto fail;
-				}
-				ids[k++] = (int32_t)it->valuedouble;
-			}
-			nids = (size_t)k;
-			char *t = NULL;
-			size_t tl = 0;
-			FILE *f = open_memstream(&t, &tl);
-			char piece[1024];
-			for (size_t q = 0; f && q < nids; q++) {
-				int l = cl_tokenizer_decode(tok, ids[q], q == 0 || (q == 1 && ids[0] == cl_tokenizer_bos(tok)),
-							    piece, sizeof piece);
-				if (l > 0)
-					fwrite(piece, 1, (size_t)l, f);
-			}
-			if (f)
-				fclose(f);
-			text = t;
-		}
-		if (nids == 0) {
-			free(ids), free(text);
-			snprintf(err, cap, "prompt %d: empty (no tokens)", pi);
-			goto fail;
-		}
-		if (nids + (size_t)base.max_new > (size_t)ctx) {
-			free(ids), free(text);
-			snprintf(err, cap, "prompt %d: %zu tokens and max_tokens %ld are more than the context of %d",
-				 pi, nids, base.max_new, ctx);
-			goto fail;
-		}
-		for (int k = 0; k < n; k++) {
-			int c = pi * n + k;
-			j->ids[c] = k ? malloc(nids * sizeof *ids) : ids;
-			if (k && j->ids[c])
-				memcpy(j->ids[c], ids, nids * sizeof *ids);
-			j->nids[c] = nids;
-			j->prompt_text[c] = k ? (text ? strdup(text) : NULL) : text;
-			j->params[c] = base;
-			j->params[c].seq = (uint32_t)c;
-			j->ch[c].index = c;
-			j->ch[c].prompt_tokens = nids;
-		}
-	}
-	cJSON_Delete(o);
+	for (int k = 0; k < r.n_stops; k++)
+		j->stops[k] = r.stops[k], r.stops[k] = NULL;
+	j->n_stops = r.n_stops;
+	j->n_top = r.n_top, j->echo = r.echo, j->stream = r.stream, j->usage = r.usage;
+	r.n_stops = 0;
+	cl_openai_free(&r);
 	return j;
-fail:
-	cJSON_Delete(o);
-	if (j)
-		job_unref(j);
-	return NULL;
 }
 
 static cJSON *completion_json(const struct job *j, int final)
