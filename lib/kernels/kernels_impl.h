@@ -110,8 +110,9 @@ float cl_avx2_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t cols);
 float cl_avx2_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t cols);
 void cl_avx2_quant_q8_0(const float *x, int64_t n, unsigned char *out);
 void cl_avx2_quant_q4_0(const float *x, int64_t n, unsigned char *out);
-/* The k-quants' dots with x at 8 bits (every sub-block of 32 or 16 lies in
- * one block of x); the AVX-512 tables take them too. */
+/* kernels_avx2_gguf.c: the GGUF-only types' dots with x at 8 bits (every
+ * sub-block of 32 or 16 lies in one block of x) and their rows as f32; the
+ * AVX-512 tables take them too. */
 float cl_avx2_dotq_q4_1(const void *w, const struct cl_xq *x, int64_t cols);
 float cl_avx2_dotq_q5_0(const void *w, const struct cl_xq *x, int64_t cols);
 float cl_avx2_dotq_q5_1(const void *w, const struct cl_xq *x, int64_t cols);
