@@ -24,11 +24,13 @@
  * few integer multiply-adds and the loop keeps up with the memory; that adds
  * an error of at most Σ_b Σ_{k in b} |w_k| · amax_b(x)/254 (half a step of
  * x's quantization), which tests/unit/test-kernels.c checks.  Where the
- * running set has dots of several rows at once (dotq_rows: AVX-512 VNNI for
- * Q8_0), every product of those weights takes x at 8 bits, whatever its
- * rows, and each row is computed exactly as it is alone: a row of x gets
- * the same bits in any batch (a prompt's positions, sequences stepping
- * together), and each weight block is loaded once for six rows of x.
+ * running set has dots of several rows at once for the type (dotq_rows:
+ * AVX-512 VNNI for Q8_0 and Q4_0), every product of those weights takes x
+ * at 8 bits, whatever its rows, and each row is computed exactly as it is
+ * alone: a row of x gets the same bits in any batch (a prompt's positions,
+ * sequences stepping together), and each weight block is loaded once for
+ * six rows of x.  (dot_rows, AVX-512's for f32, f16 and bf16, do the same
+ * for the 2 to 4 rows of sequences stepping together.)
  */
 #include <math.h>
 #include <pthread.h>
@@ -668,16 +670,20 @@ int cl_kernels_alone(enum cl_dtype t, int64_t n, int64_t cols)
  * caller takes the f32 path then). */
 static int matvec_multi(struct cl_pool *p, struct mm_job *j)
 {
-	struct mv_multi mv = {j, NULL, j->n > 1 && j->k->dot_rows[j->w->dtype]};
-	if (takes_xq(j->k, j->w->dtype, j->n, j->w->cols)) {
-		/* One row: the single dot (its rate is the memory's); more: the
-		 * set's dots of several rows, if any. */
-		int wide = j->k->dotq_rows[j->w->dtype] != NULL;
-		mv.rows = j->n > 1 && wide;
+	/* One row: the single dot (its rate is the memory's); more: the set's
+	 * dots of several rows, if it has them for the type, else a dot per
+	 * pair.  Without memory for x at 8 bits, a few rows take the f32 dots. */
+	struct mv_multi mv = {j, NULL, 0};
+	enum cl_dtype t = j->w->dtype;
+	if (takes_xq(j->k, t, j->n, j->w->cols)) {
+		int wide = j->k->dotq_rows[t] != NULL;
 		mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, wide);
 		if (!mv.xq && j->n > MV_MULTI)
 			return -1;
+		mv.rows = mv.xq && j->n > 1 && wide;
 	}
+	if (!mv.xq)
+		mv.rows = j->n > 1 && j->k->dot_rows[t];
 	cl_pool_run(p, matvec_multi_task, &mv);
 	return 0;
 }
