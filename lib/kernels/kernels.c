@@ -594,7 +594,8 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 
 /* The n rows of x at 8 bits, each as it would be alone, in a buffer of the
  * calling thread's kept between calls; NULL where memory is short.  wide:
- * with the unsigned copy and the spread scales dotq_rows takes. */
+ * with the lanes' offsets (struct cl_xq's o8) the set's dots take, and for
+ * more than one row the unsigned copy and the spread scales of dotq_rows. */
 static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, int64_t n, int64_t cols, int wide)
 {
 	static _Thread_local unsigned char *buf;
@@ -622,20 +623,23 @@ static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, i
 		xq[i] = (struct cl_xq){q, d, s, NULL, NULL, NULL};
 		at = (unsigned char *)(s + nb);
 		if (wide) {
+			int32_t *o8 = (int32_t *)ALIGN64(at);
+			for (int64_t g = 0; g < cols / 4; g++)
+				o8[g] = -8 * (q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3]);
+			xq[i].o8 = o8;
+			at = (unsigned char *)(o8 + cols / 4);
+		}
+		if (wide && n > 1) {
 			uint8_t *u = ALIGN64(at);
 			float *d8 = (float *)ALIGN64(u + cols);
-			int32_t *o8 = (int32_t *)ALIGN64(d8 + nb * 8);
 			for (int64_t c = 0; c < cols; c++)
 				u[c] = (uint8_t)(q[c] ^ 0x80);
 			for (int64_t b = 0; b < nb; b++)
 				for (int l = 0; l < 8; l++)
 					d8[b * 8 + l] = d[b];
-			for (int64_t g = 0; g < cols / 4; g++)
-				o8[g] = -8 * (q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3]);
 			xq[i].u = u;
 			xq[i].d8 = d8;
-			xq[i].o8 = o8;
-			at = (unsigned char *)(o8 + cols / 4);
+			at = (unsigned char *)(d8 + nb * 8);
 		}
 	}
 #undef ALIGN64

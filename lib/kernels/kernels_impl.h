@@ -28,10 +28,10 @@ struct cl_xq {
 	const float *d;  /* (cols / 32) */
 	const float *s;  /* (cols / 32) */
 	/* Made only where the set has dotq_rows for the weights' type (else
-	 * NULL), whose dots, alone or several at once, take them: q + 128 as
-	 * unsigned bytes, each d[b] repeated 8 times (a vector's half per
-	 * block), and -8 times the sum of each 4 q (the lanes of vpdpbusd:
-	 * Q4_0's offset of 8, exact in integers). */
+	 * NULL): -8 times the sum of each 4 q (the lanes of vpdpbusd: Q4_0's
+	 * offset of 8, exact in integers), which its dots take alone or several
+	 * at once; and for a product of several rows, q + 128 as unsigned
+	 * bytes and each d[b] repeated 8 times (a vector's half per block). */
 	const uint8_t *u;  /* (cols) */
 	const float *d8;   /* (cols / 32 · 8) */
 	const int32_t *o8; /* (cols / 4) */
