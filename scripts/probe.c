@@ -2,9 +2,12 @@
  * probe.c - the machine's own limits, for scripts/bench: memory read
  * bandwidth (GB/s, summing a buffer far larger than the caches) and fp32 FMA
  * rate (GFLOP/s, independent fused multiply-adds in registers), each with
- * 1..N threads.  Built by scripts/bench with -O2 -march=native.
+ * 1..N threads; and where the CPU has AVX-512 VNNI, its 8-bit multiply-add
+ * rate (vpdpbusd in registers, G multiply-adds/s: the ceiling of the q8_0
+ * and q4_0 products of many rows; prints 0 elsewhere).  Built by
+ * scripts/bench with -O2 -march=native.
  *
- *   probe bw THREADS     probe fma THREADS
+ *   probe bw THREADS     probe fma THREADS     probe vnni THREADS
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -63,6 +66,30 @@ static void *fma_worker(void *arg)
 	return NULL;
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* 12 independent chains of 512-bit vpdpbusd (64 multiply-adds each). */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void *vnni_worker(void *arg)
+{
+	__m512i a[12], u = _mm512_set1_epi8(3), v = _mm512_set1_epi8(-2);
+#pragma GCC unroll 12
+	for (int j = 0; j < 12; j++)
+		a[j] = _mm512_set1_epi32(j);
+	for (long i = 0; i < ITERS / 4; i++) {
+#pragma GCC unroll 12
+		for (int j = 0; j < 12; j++)
+			a[j] = _mm512_dpbusd_epi32(a[j], u, v);
+		__asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]));
+	}
+	int s = 0;
+	for (int j = 0; j < 12; j++)
+		s += _mm512_reduce_add_epi32(a[j]);
+	sink += (float)s;
+	(void)arg;
+	return NULL;
+}
+#endif
+
 static double run(void *(*fn)(void *))
 {
 	pthread_t th[256];
@@ -77,7 +104,7 @@ static double run(void *(*fn)(void *))
 int main(int argc, char **argv)
 {
 	if (argc != 3 || (nthreads = atoi(argv[2])) < 1 || nthreads > 256) {
-		fprintf(stderr, "usage: probe bw|fma THREADS\n");
+		fprintf(stderr, "usage: probe bw|fma|vnni THREADS\n");
 		return 2;
 	}
 	double best = 1e30;
@@ -92,6 +119,23 @@ int main(int argc, char **argv)
 				best = t;
 		}
 		printf("%.2f\n", (double)BW_BYTES / best / 1e9);
+	} else if (strcmp(argv[1], "vnni") == 0) {
+#if defined(__x86_64__)
+		__builtin_cpu_init();
+		if (!__builtin_cpu_supports("avx512vnni")) {
+			printf("0\n");
+			return 0;
+		}
+		for (int r = 0; r < 3; r++) {
+			double t = run(vnni_worker);
+			if (t < best)
+				best = t;
+		}
+		/* iterations x 12 chains x 64 multiply-adds, per thread */
+		printf("%.1f\n", (double)(ITERS / 4) * 12 * 64 * nthreads / best / 1e9);
+#else
+		printf("0\n");
+#endif
 	} else {
 		for (int r = 0; r < 3; r++) {
 			double t = run(fma_worker);
