@@ -124,29 +124,29 @@ AVX512_INLINE __m512 wload_tail(const int T, const void *w, int64_t k, int64_t n
 				 : load_bf16_tail((const uint16_t *)w + k, n - k);
 }
 
-/* Two sums, 32 elements a step (the memory, not the FMA latency, is the
- * limit of one row: two chains keep up with it), then 16, then the masked
- * tail; the weights prefetched 4 KiB ahead. */
+/* Four sums, 64 elements a step (more work in flight per step keeps one
+ * core's memory busier: TinyLlama f16, one thread, 10 % faster than two
+ * sums), then 16 at a time into the first, then the masked tail into the
+ * second; the weights prefetched 4 KiB ahead. */
 AVX512_INLINE float dot_w(const int T, const void *w, const float *x, int64_t n)
 {
 	const int es = T == CL_DTYPE_F32 ? 4 : 2;
 	const unsigned char *wb = w;
-	__m512 s0 = _mm512_setzero_ps(), s1 = s0;
+	__m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
 	int64_t k = 0;
-	for (; k + 32 <= n; k += 32) {
-		PREFETCH(wb + k * es);
-		if (es == 4)
-			PREFETCH(wb + k * es + 64);
-		s0 = _mm512_fmadd_ps(wload(T, w, k), _mm512_loadu_ps(x + k), s0);
-		s1 = _mm512_fmadd_ps(wload(T, w, k + 16), _mm512_loadu_ps(x + k + 16), s1);
+	for (; k + 64 <= n; k += 64) {
+#pragma GCC unroll 4
+		for (int l = 0; l < es; l++)
+			PREFETCH(wb + k * es + 64 * l);
+#pragma GCC unroll 4
+		for (int l = 0; l < 4; l++)
+			s[l] = _mm512_fmadd_ps(wload(T, w, k + 16 * l), _mm512_loadu_ps(x + k + 16 * l), s[l]);
 	}
-	if (k + 16 <= n) {
-		s0 = _mm512_fmadd_ps(wload(T, w, k), _mm512_loadu_ps(x + k), s0);
-		k += 16;
-	}
+	for (; k + 16 <= n; k += 16)
+		s[0] = _mm512_fmadd_ps(wload(T, w, k), _mm512_loadu_ps(x + k), s[0]);
 	if (k < n)
-		s1 = _mm512_fmadd_ps(wload_tail(T, w, k, n), _mm512_maskz_loadu_ps(tail_mask(n - k), x + k), s1);
-	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+		s[1] = _mm512_fmadd_ps(wload_tail(T, w, k, n), _mm512_maskz_loadu_ps(tail_mask(n - k), x + k), s[1]);
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
 }
 
 AVX512 static float avx512_dot_w_f32(const void *w, const float *x, int64_t n)
@@ -164,96 +164,79 @@ AVX512 static float avx512_dot_bf16(const void *w, const float *x, int64_t n)
 	return dot_w(CL_DTYPE_BF16, w, x, n);
 }
 
-/* MW weight rows by MR rows of x, each pair summed exactly as dot_w sums it
- * alone (its two sums, in the same order), so that every row of a small
+/* One weight row by MR rows of x, each pair summed exactly as dot_w sums it
+ * alone (its four sums, in the same order), so that every row of a small
  * batch gets the bits it gets alone; each weight vector, once converted,
  * serves MR rows of x from registers.  kernels.c gives it batches of 2 to 4
  * rows (sequences stepping together): there it beats a dot per pair (Zen 4,
- * 2 threads, 2048 x 2048: f16 4 rows 51 GMAC/s against 34, f32 42 against
- * 26); from 8 rows the tiles are faster (f16 59 against 53), their x rows
- * reused from L1 where these stream them from L2. */
-#define MW_F 2
+ * 2 threads, 2048 x 2048: f16 2 rows 58 GMAC/s against 45, 4 rows 41
+ * against 36, f32 4 rows 32 against 23); from 8 rows the tiles are faster,
+ * their x rows reused from L1 where these stream them from L2.  (Two sums a
+ * pair and two weight rows a step did 4 rows faster, f16 51 GMAC/s, but
+ * one row alone 10 % slower on one thread.) */
 #define MR_F 4 /* 16 sums and 4 weight vectors; x comes from memory */
 
-AVX512_INLINE void rows_mk(const int T, const int MW, const int MR, const unsigned char *w, size_t rb,
-			   const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy)
+AVX512_INLINE void rows_mk(const int T, const int MR, const unsigned char *w, const float *x, int64_t ldx,
+			   int64_t n, float *y)
 {
 	const int es = T == CL_DTYPE_F32 ? 4 : 2;
-	__m512 s0[MW_F][MR_F], s1[MW_F][MR_F];
-#pragma GCC unroll 2
-	for (int r = 0; r < MW; r++)
+	__m512 s[MR_F][4];
+#pragma GCC unroll 4
+	for (int j = 0; j < MR; j++)
+#pragma GCC unroll 4
+		for (int l = 0; l < 4; l++)
+			s[j][l] = _mm512_setzero_ps();
+	int64_t k = 0;
+	for (; k + 64 <= n; k += 64) {
+		__m512 wv[4];
+#pragma GCC unroll 4
+		for (int l = 0; l < es; l++)
+			PREFETCH(w + k * es + 64 * l);
+#pragma GCC unroll 4
+		for (int l = 0; l < 4; l++)
+			wv[l] = wload(T, w, k + 16 * l);
 #pragma GCC unroll 4
 		for (int j = 0; j < MR; j++)
-			s0[r][j] = s1[r][j] = _mm512_setzero_ps();
-	int64_t k = 0;
-	for (; k + 32 <= n; k += 32) {
-		__m512 w0[MW_F], w1[MW_F];
-#pragma GCC unroll 2
-		for (int r = 0; r < MW; r++) {
-			const unsigned char *wr = w + (size_t)r * rb;
-			PREFETCH(wr + k * es);
-			if (es == 4)
-				PREFETCH(wr + k * es + 64);
-			w0[r] = wload(T, wr, k);
-			w1[r] = wload(T, wr, k + 16);
-		}
 #pragma GCC unroll 4
-		for (int j = 0; j < MR; j++) {
-			__m512 x0 = _mm512_loadu_ps(x + j * ldx + k), x1 = _mm512_loadu_ps(x + j * ldx + k + 16);
-#pragma GCC unroll 2
-			for (int r = 0; r < MW; r++) {
-				s0[r][j] = _mm512_fmadd_ps(w0[r], x0, s0[r][j]);
-				s1[r][j] = _mm512_fmadd_ps(w1[r], x1, s1[r][j]);
-			}
-		}
+			for (int l = 0; l < 4; l++)
+				s[j][l] = _mm512_fmadd_ps(wv[l], _mm512_loadu_ps(x + j * ldx + k + 16 * l), s[j][l]);
 	}
-	if (k + 16 <= n) {
-#pragma GCC unroll 2
-		for (int r = 0; r < MW; r++) {
-			__m512 w0 = wload(T, w + (size_t)r * rb, k);
+	for (; k + 16 <= n; k += 16) {
+		__m512 wv = wload(T, w, k);
 #pragma GCC unroll 4
-			for (int j = 0; j < MR; j++)
-				s0[r][j] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + j * ldx + k), s0[r][j]);
-		}
-		k += 16;
+		for (int j = 0; j < MR; j++)
+			s[j][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + j * ldx + k), s[j][0]);
 	}
 	if (k < n) {
-#pragma GCC unroll 2
-		for (int r = 0; r < MW; r++) {
-			__m512 w1 = wload_tail(T, w + (size_t)r * rb, k, n);
-#pragma GCC unroll 4
-			for (int j = 0; j < MR; j++)
-				s1[r][j] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(tail_mask(n - k), x + j * ldx + k),
-							   s1[r][j]);
-		}
-	}
-#pragma GCC unroll 2
-	for (int r = 0; r < MW; r++)
+		__m512 wv = wload_tail(T, w, k, n);
 #pragma GCC unroll 4
 		for (int j = 0; j < MR; j++)
-			y[j * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(s0[r][j], s1[r][j]));
-}
-
-AVX512_INLINE void rows_mw(const int T, const int MW, int64_t nx, const unsigned char *w, size_t rb,
-			   const float *x, int64_t ldx, int64_t n, float *y, int64_t ldy)
-{
-#define F_CASE(R) case R: rows_mk(T, MW, R, w, rb, x, ldx, n, y, ldy); break;
-	switch (nx) {
-	F_CASE(4) F_CASE(3) F_CASE(2) F_CASE(1)
+			s[j][1] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail_mask(n - k), x + j * ldx + k), s[j][1]);
 	}
-#undef F_CASE
+#pragma GCC unroll 4
+	for (int j = 0; j < MR; j++)
+		y[j] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[j][0], s[j][1]), _mm512_add_ps(s[j][2], s[j][3])));
 }
 
 AVX512_INLINE void dot_rows(const int T, const void *w, size_t rb, int64_t nw, const float *x, int64_t ni,
 			    int64_t cols, float *y, int64_t ldy)
 {
 	const unsigned char *b = w;
+	float out[MR_F];
 	for (int64_t i = 0; i < ni; i += MR_F) {
-		int64_t nx = ni - i < MR_F ? ni - i : MR_F, r = 0;
-		for (; r + MW_F <= nw; r += MW_F)
-			rows_mw(T, MW_F, nx, b + (size_t)r * rb, rb, x + i * cols, cols, cols, y + i * ldy + r, ldy);
-		for (; r < nw; r++)
-			rows_mw(T, 1, nx, b + (size_t)r * rb, rb, x + i * cols, cols, cols, y + i * ldy + r, ldy);
+		int64_t nx = ni - i < MR_F ? ni - i : MR_F;
+		for (int64_t r = 0; r < nw; r++) {
+			const unsigned char *wr = b + (size_t)r * rb;
+			const float *xi = x + i * cols;
+			switch (nx) {
+			case 4: rows_mk(T, 4, wr, xi, cols, cols, out); break;
+			case 3: rows_mk(T, 3, wr, xi, cols, cols, out); break;
+			case 2: rows_mk(T, 2, wr, xi, cols, cols, out); break;
+			default: rows_mk(T, 1, wr, xi, cols, cols, out); break;
+			}
+			for (int64_t j = 0; j < nx; j++)
+				y[(i + j) * ldy + r] = out[j];
+		}
 	}
 }
 
