@@ -249,6 +249,17 @@ AVX2 float cl_avx2_dotq_q2_k(const void *w, const struct cl_xq *x, int64_t cols)
 	return hsum(acc) - hsum(accm);
 }
 
+/* The sixteen 6-bit scales of a Q3_K super-block (12 bytes at s: low
+ * nibbles in bytes 0-7, two high bits each in bytes 8-11), less 32. */
+AVX2_INLINE void q3_k_scales(const unsigned char *s, int sc[16])
+{
+	for (int j = 0; j < 16; j++) {
+		int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
+		int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+		sc[j] = (lo | hi << 4) - 32;
+	}
+}
+
 AVX2 float cl_avx2_dotq_q3_k(const void *w, const struct cl_xq *x, int64_t cols)
 {
 	const unsigned char *b = w;
@@ -256,13 +267,8 @@ AVX2 float cl_avx2_dotq_q3_k(const void *w, const struct cl_xq *x, int64_t cols)
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < cols / 256; i++, b += 110) {
 		PREFETCH(b + 110);
-		const unsigned char *s = b + 96;
 		int sc[16];
-		for (int j = 0; j < 16; j++) {
-			int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
-			int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-			sc[j] = (lo | hi << 4) - 32;
-		}
+		q3_k_scales(b + 96, sc);
 		float d = load_scale(b + 108);
 		__m256i hm = _mm256_loadu_si256((const __m256i *)b);
 		for (int h = 0; h < 2; h++) {
@@ -307,13 +313,8 @@ AVX2 void cl_avx2_row_q3_k(const void *w, int64_t k0, int64_t kc, float *out)
 	const unsigned char *b = (const unsigned char *)w + (k0 / 256) * 110;
 	const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
 	for (int64_t k = 0; k < kc; k += 256, b += 110) {
-		const unsigned char *s = b + 96;
 		int sc[16];
-		for (int j = 0; j < 16; j++) {
-			int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
-			int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-			sc[j] = (lo | hi << 4) - 32;
-		}
+		q3_k_scales(b + 96, sc);
 		float d = load_scale(b + 108);
 		__m256i hm = _mm256_loadu_si256((const __m256i *)b);
 		for (int h = 0; h < 2; h++) {
