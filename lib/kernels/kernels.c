@@ -593,17 +593,19 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 }
 
 /* The n rows of x at 8 bits, each as it would be alone, in a buffer of the
- * calling thread's kept between calls; NULL where memory is short.  wide:
- * with the lanes' offsets (struct cl_xq's o8) the set's dots take, and for
- * more than one row the unsigned copy and the spread scales of dotq_rows. */
-static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, int64_t n, int64_t cols, int wide)
+ * calling thread's kept between calls; NULL where memory is short.  takes:
+ * what else the dots of the weights' type take (CL_XQ_*); rows: through
+ * dotq_rows, which take the spread scales d8 too. */
+static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, int64_t n, int64_t cols,
+				      unsigned takes, int rows)
 {
+	int o8s = takes & CL_XQ_O8, us = rows && (takes & CL_XQ_U);
 	static _Thread_local unsigned char *buf;
 	static _Thread_local size_t cap;
 	int64_t nb = cols / QK;
 	size_t row = (size_t)cols + 2 * (size_t)nb * sizeof(float) + 128;
-	if (wide)
-		row += 2 * (size_t)cols + (size_t)nb * 8 * sizeof(float) + 192;
+	row += (o8s ? (size_t)cols + 64 : 0) + (us ? (size_t)cols + 64 : 0) +
+	       (rows ? (size_t)nb * 8 * sizeof(float) + 64 : 0);
 	size_t need = (size_t)n * (row + sizeof(struct cl_xq)) + 64;
 	if (need > cap) {
 		unsigned char *b = realloc(buf, need);
@@ -622,22 +624,25 @@ static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, i
 		k->quant_x(x + i * cols, cols, q, d, s);
 		xq[i] = (struct cl_xq){q, d, s, NULL, NULL, NULL};
 		at = (unsigned char *)(s + nb);
-		if (wide) {
+		if (o8s) {
 			int32_t *o8 = (int32_t *)ALIGN64(at);
 			for (int64_t g = 0; g < cols / 4; g++)
 				o8[g] = -8 * (q[4 * g] + q[4 * g + 1] + q[4 * g + 2] + q[4 * g + 3]);
 			xq[i].o8 = o8;
 			at = (unsigned char *)(o8 + cols / 4);
 		}
-		if (wide && n > 1) {
+		if (us) {
 			uint8_t *u = ALIGN64(at);
-			float *d8 = (float *)ALIGN64(u + cols);
 			for (int64_t c = 0; c < cols; c++)
 				u[c] = (uint8_t)(q[c] ^ 0x80);
+			xq[i].u = u;
+			at = u + cols;
+		}
+		if (rows) {
+			float *d8 = (float *)ALIGN64(at);
 			for (int64_t b = 0; b < nb; b++)
 				for (int l = 0; l < 8; l++)
 					d8[b * 8 + l] = d[b];
-			xq[i].u = u;
 			xq[i].d8 = d8;
 			at = (unsigned char *)(d8 + nb * 8);
 		}
@@ -680,11 +685,11 @@ static int matvec_multi(struct cl_pool *p, struct mm_job *j)
 	struct mv_multi mv = {j, NULL, 0};
 	enum cl_dtype t = j->w->dtype;
 	if (takes_xq(j->k, t, j->n, j->w->cols)) {
-		int wide = j->k->dotq_rows[t] != NULL;
-		mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, wide);
+		int rows = j->n > 1 && j->k->dotq_rows[t];
+		mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, j->k->xq_takes[t], rows);
 		if (!mv.xq && j->n > MV_MULTI)
 			return -1;
-		mv.rows = mv.xq && j->n > 1 && wide;
+		mv.rows = mv.xq && rows;
 	}
 	if (!mv.xq)
 		mv.rows = j->n > 1 && j->k->dot_rows[t];

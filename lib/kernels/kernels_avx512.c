@@ -481,7 +481,7 @@ VNNI static float vnni_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t n
 	return vnni_hsum(_mm256_add_ps(s0, s1));
 }
 
-/* x->o8 must be there: kernels.c makes it where the set has dotq_rows. */
+/* x->o8 must be there: the table's xq_takes asks kernels.c for it. */
 VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
 {
 	const unsigned char *b = w;
@@ -643,7 +643,7 @@ VNNI static void vnni_dotq_rows_q4_0(const void *w, size_t rb, int64_t nw, const
 	vnni_rows(1, w, rb, nw, x, n, cols, y, ldy);
 }
 
-#define AVX512_TABLE(dq8, dq4, dqr8, dqr4)                                                                     \
+#define AVX512_TABLE(dq8, dq4, dqr8, dqr4, xt8, xt4)                                                           \
 	{                                                                                                      \
 		.name = "avx512",                                                                              \
 		.dot = {avx512_dot_w_f32, avx512_dot_f16, avx512_dot_bf16, avx512_dot_q8_0, avx512_dot_q4_0},  \
@@ -661,9 +661,11 @@ VNNI static void vnni_dotq_rows_q4_0(const void *w, size_t rb, int64_t nw, const
 			 [CL_DTYPE_Q4_K] = cl_avx2_dotq_q4_k, [CL_DTYPE_Q5_K] = cl_avx2_dotq_q5_k,               \
 			 [CL_DTYPE_Q6_K] = cl_avx2_dotq_q6_k},                                                  \
 		.dotq_rows = {[CL_DTYPE_Q8_0] = dqr8, [CL_DTYPE_Q4_0] = dqr4},                                  \
+		.xq_takes = {[CL_DTYPE_Q8_0] = xt8, [CL_DTYPE_Q4_0] = xt4},                                     \
 		.quant_row = {[CL_DTYPE_Q8_0] = cl_avx2_quant_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_quant_q4_0},      \
 	}
-const struct cl_kern cl_kern_avx512 = AVX512_TABLE(cl_avx2_dotq_q8_0, cl_avx2_dotq_q4_0, NULL, NULL);
-const struct cl_kern cl_kern_avx512_vnni = AVX512_TABLE(vnni_dotq_q8_0, vnni_dotq_q4_0, vnni_dotq_rows_q8_0, vnni_dotq_rows_q4_0);
+const struct cl_kern cl_kern_avx512 = AVX512_TABLE(cl_avx2_dotq_q8_0, cl_avx2_dotq_q4_0, NULL, NULL, 0, 0);
+const struct cl_kern cl_kern_avx512_vnni = AVX512_TABLE(vnni_dotq_q8_0, vnni_dotq_q4_0, vnni_dotq_rows_q8_0,
+								 vnni_dotq_rows_q4_0, CL_XQ_U, CL_XQ_O8);
 
 #endif

@@ -23,15 +23,17 @@
  * Q4_0 products): x[k] ~ q[k]·d[k/32], |q| <= 127, and s[b] = d[b]·Σ q over
  * block b (for Q4_0's offset of 8).  Lets a block's dot product run on 8-bit
  * integer multiply-adds, 32 per instruction. */
+enum { CL_XQ_O8 = 1, CL_XQ_U = 2 }; /* struct cl_kern's xq_takes */
+
 struct cl_xq {
 	const int8_t *q; /* (cols) */
 	const float *d;  /* (cols / 32) */
 	const float *s;  /* (cols / 32) */
-	/* Made only where the set has dotq_rows for the weights' type (else
-	 * NULL): -8 times the sum of each 4 q (the lanes of vpdpbusd: Q4_0's
-	 * offset of 8, exact in integers), which its dots take alone or several
-	 * at once; and for a product of several rows, q + 128 as unsigned
-	 * bytes and each d[b] repeated 8 times (a vector's half per block). */
+	/* Made only where the set's dots of the weights' type take them (struct
+	 * cl_kern's xq_takes; else NULL): -8 times the sum of each 4 q (the
+	 * lanes of vpdpbusd: Q4_0's offset of 8, exact in integers); and for a
+	 * product of several rows through dotq_rows, q + 128 as unsigned bytes
+	 * (Q8_0's) and each d[b] repeated 8 times (a vector's half per block). */
 	const uint8_t *u;  /* (cols) */
 	const float *d8;   /* (cols / 32 · 8) */
 	const int32_t *o8; /* (cols / 4) */
@@ -75,6 +77,9 @@ struct cl_kern {
 	 * cols) bit for bit, each weight block loaded once for several x. */
 	void (*dotq_rows[CL_DTYPE_COUNT])(const void *w, size_t row_bytes, int64_t nw, const struct cl_xq *x,
 					  int64_t n, int64_t cols, float *y, int64_t ldy);
+	/* What besides q, d and s the dots of a type take (CL_XQ_*): made
+	 * only then, o8 for every product, u (with d8) for several rows. */
+	unsigned char xq_takes[CL_DTYPE_COUNT];
 	/* n f32 (a multiple of 32) into Q8_0 or Q4_0 blocks, bit for bit as
 	 * the plain-C cl_quant_q8_0_c / cl_quant_q4_0_c do, so a quantized model
 	 * is the same whichever CPU made it. */
