@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <cJSON.h>
@@ -65,6 +66,9 @@ static void usage(int code)
 #define MAX_TOP CL_OPENAI_MAX_TOP
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* Numbers job ids and unseeded draws; connections take them from their own
+ * threads. */
+static atomic_ulong serial;
 static pthread_cond_t cv_work = PTHREAD_COND_INITIALIZER; /* the engine thread waits here */
 static pthread_cond_t cv_done = PTHREAD_COND_INITIALIZER; /* connections wait here */
 
@@ -165,8 +169,8 @@ static struct job *job_new(int n)
 	j->refs = 1;
 	for (int i = 0; i < n; i++)
 		j->ch[i].handle = -1, j->ch[i].stop_cut = -1, j->ch[i].job = j;
-	static unsigned long serial;
-	snprintf(j->id, sizeof j->id, "cmpl-%lx%04lx", (unsigned long)time(NULL), ++serial & 0xffff);
+	snprintf(j->id, sizeof j->id, "cmpl-%lx%04lx", (unsigned long)time(NULL),
+		 (atomic_fetch_add(&serial, 1) + 1) & 0xffff);
 	j->created = (long)time(NULL);
 	return j;
 }
@@ -502,10 +506,10 @@ static cJSON *logprobs_json(const struct job *j, const struct choice *ch, size_t
  * NULL with err set. */
 static struct job *openai_job(const char *body, size_t len, char *err, size_t cap)
 {
-	static unsigned long serial;
 	struct cl_openai_env env = {
 		.tk = tok, .n_vocab = cl_model_info(model)->n_vocab, .ctx = cl_engine_ctx(eng),
-		.fim = have_fim ? &fim : NULL, .seed = (uint64_t)time(NULL) ^ (uint64_t)++serial << 32,
+		.fim = have_fim ? &fim : NULL,
+		.seed = (uint64_t)time(NULL) ^ (uint64_t)(atomic_fetch_add(&serial, 1) + 1) << 32,
 	};
 	struct cl_openai_req r;
 	if (cl_openai_parse(body, len, &env, &r)) {
