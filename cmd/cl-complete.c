@@ -24,6 +24,7 @@
 #include "proc.h"
 #include "request.h"
 #include "engine.h"
+#include "batch.h"
 #include "infill.h"
 
 static void usage(int code)
@@ -496,115 +497,15 @@ static struct cl_tokenizer *load_tokenizer(void)
 /*
  * --json runs in this process: the model is loaded once, and the prompts of
  * up to --parallel requests' worth of sequences are decoded together by the
- * engine (lib/decode/engine.c), one pass over the weights per step for all of them.
- * Answers go out one line per request, in input order, as soon as each
- * request and those before it are final.
+ * engine (lib/decode/engine.c), one pass over the weights per step for all
+ * of them; lib/decode/batch.c keeps the requests and gives their answers,
+ * one line per request, in input order, as soon as each request and those
+ * before it are final.  Here: reading lines, --resume and --progress.
  */
-
-struct jreq {
-	struct cl_request rq;
-	int parsed;
-	char *answer;            /* the line, once final */
-	char **texts;            /* (n_prompts) each prompt's completion */
-	size_t *lens;
-	int pending;             /* prompts still generating */
-	char err[1024];
-	char *id;                /* the request's "id" as JSON text, or NULL */
-	struct jseq *seqs;       /* (n_prompts) what each engine callback is given */
-	struct jreq *next;
-};
-
-/* One prompt of a request, as the engine's callback sees it. */
-struct jseq {
-	struct jreq *j;
-	int i;
-};
 
 static long parallel_opt = 16;
 static int stats_opt;
 static const char *resume_opt;
-static unsigned long long n_gen; /* --json: tokens generated, for --progress */
-
-static void jreq_free(struct jreq *j)
-{
-	for (int i = 0; j->texts && i < j->rq.n_prompts; i++)
-		free(j->texts[i]);
-	if (j->parsed)
-		cl_request_free(&j->rq);
-	free(j->texts);
-	free(j->lens);
-	free(j->seqs);
-	free(j->answer);
-	free(j->id);
-	free(j);
-}
-
-/* A prompt of a request is over: its answer's text. */
-static void on_token(void *arg, const struct cl_engine_token *t)
-{
-	const struct jseq *q = arg;
-	struct jreq *j = q->j;
-	if (t->token >= 0 && t->finish != CL_FINISH_CANCEL)
-		n_gen++;
-	if (t->finish == CL_FINISH_NONE)
-		return;
-	if (!(j->texts[q->i] = cl_request_text(&j->rq, q->i, t->text, t->len, &j->lens[q->i])))
-		die(EXIT_DATA, "out of memory");
-	j->pending--;
-}
-
-/* Start the request's prompts in the engine, or answer it with an error. */
-static void jreq_start(struct jreq *j, struct cl_engine *e, const struct cl_tokenizer *tk)
-{
-	const struct cl_request *rq = &j->rq;
-	int32_t ctx = cl_engine_ctx(e);
-	int n = rq->n_prompts;
-	int32_t **ids = calloc((size_t)n, sizeof *ids);
-	size_t *nids = calloc((size_t)n, sizeof *nids);
-	if (!(j->texts = calloc((size_t)n, sizeof *j->texts)) || !(j->lens = calloc((size_t)n, sizeof *j->lens)) ||
-	    !(j->seqs = calloc((size_t)n, sizeof *j->seqs)) || !ids || !nids)
-		die(EXIT_DATA, "out of memory");
-	/* BOS where the model's own tokenizer adds it, as cl-tokenize. */
-	unsigned flags = cl_tokenizer_add_bos(tk) ? CL_ENCODE_BOS : 0;
-	struct cl_engine_params p;
-	if (cl_request_params(rq, 0, &p))
-		snprintf(j->err, sizeof j->err, "%s", cl_errmsg());
-	for (int i = 0; i < n && !j->err[0]; i++) {
-		if (cl_tokenizer_encode(tk, rq->prompts[i], strlen(rq->prompts[i]), flags, &ids[i], &nids[i]))
-			snprintf(j->err, sizeof j->err, "input %d: %s", i, cl_errmsg());
-		else if (nids[i] >= (size_t)ctx && !truncate_opt)
-			snprintf(j->err, sizeof j->err, "input %d: the prompt is %zu tokens, the context holds %d "
-				 "(--truncate keeps its end)", i, nids[i], ctx);
-		else
-			nids[i] = cl_prompt_truncate(ids[i], nids[i], ctx, p.max_new, cl_tokenizer_bos(tk));
-	}
-	for (int i = 0; i < n && !j->err[0]; i++) {
-		cl_request_params(rq, i, &p);
-		j->seqs[i] = (struct jseq){j, i};
-		if (cl_engine_add(e, ids[i], nids[i], &p, on_token, &j->seqs[i]) < 0)
-			die(EXIT_DATA, "%s", cl_errmsg()); /* never full: the caller keeps room */
-		j->pending++;
-	}
-	for (int i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids), free(nids);
-}
-
-/* The line of a request that is over. */
-static void jreq_answer(struct jreq *j)
-{
-	if (!j->parsed)
-		j->answer = cl_request_error(j->err);
-	else if (j->err[0])
-		j->answer = cl_request_error(j->err);
-	else
-		j->answer = cl_request_answer(&j->rq, j->texts, j->lens);
-	/* A request with an id gets it back: {"id": ..., "output": ...}. */
-	if (j->answer && j->id)
-		j->answer = cl_request_with_id(j->id, j->answer);
-	if (!j->answer)
-		die(EXIT_DATA, "out of memory");
-}
 
 /* --resume: the answers already in FILE, one complete line each (a last
  * line without its newline, from a run killed mid-write, is cut off); the
@@ -636,7 +537,7 @@ static FILE *resume_open(const char *path, char ***ids, size_t *n)
 }
 
 /* --progress: requests answered of the whole, tokens/s, the time left. */
-static void batch_progress(unsigned long done, unsigned long total, double t0, int last)
+static void batch_progress(unsigned long done, unsigned long total, double t0, unsigned long long n_gen, int last)
 {
 	static double shown;
 	double now, el;
@@ -768,9 +669,10 @@ static int json_main(void)
 			ctx = (int32_t)c;
 		}
 	struct cl_engine *e;
-	if (cl_engine_new(m, tk, ctx, (int)parallel_opt + CL_REQUEST_MAX_PROMPTS, &e))
+	struct cl_batch *B;
+	if (cl_engine_new(m, tk, ctx, (int)parallel_opt + CL_REQUEST_MAX_PROMPTS, &e) ||
+	    cl_batch_new(e, tk, truncate_opt, &B))
 		die(EXIT_DATA, "%s", cl_errmsg());
-	struct jreq *head = NULL, **tail = &head;
 	char *line = NULL;
 	size_t len;
 	int ok = 1, in_open = 1, max_rows = 0;
@@ -788,7 +690,7 @@ static int json_main(void)
 		/* Take requests while there is room: block for one only when
 		 * nothing runs. */
 		while (in_open && cl_engine_running(e) < parallel_opt) {
-			int got = read_line(&line, &len, cl_engine_running(e) == 0 && !head);
+			int got = read_line(&line, &len, cl_engine_running(e) == 0 && !cl_batch_waiting(B));
 			if (got < 0)
 				in_open = 0;
 			if (got <= 0)
@@ -808,39 +710,29 @@ static int json_main(void)
 				n_done++;
 				continue;
 			}
-			struct jreq *j = calloc(1, sizeof *j);
-			if (!j)
-				die(EXIT_DATA, "out of memory");
-			j->id = id;
-			if (cl_request_parse(line, len, &j->rq))
-				snprintf(j->err, sizeof j->err, "%s", cl_errmsg());
-			else
-				j->parsed = 1;
-			if (j->parsed && j->rq.n_prompts > 0)
-				jreq_start(j, e, tk);
-			*tail = j;
-			tail = &j->next;
+			if (cl_batch_add(B, line, len, id))
+				die(EXIT_DATA, "%s", cl_errmsg());
 			n_req++;
 		}
 		/* Answers in input order, each as soon as it and those before
 		 * it are final. */
-		while (head && head->pending == 0) {
-			struct jreq *j = head;
-			jreq_answer(j);
-			ok &= !j->err[0];
-			if (fputs(j->answer, out) == EOF || putc('\n', out) == EOF || fflush(out) == EOF) {
+		char *a;
+		int failed, err;
+		while ((a = cl_batch_answer(B, &failed, &err))) {
+			ok &= !failed;
+			if (fputs(a, out) == EOF || putc('\n', out) == EOF || fflush(out) == EOF) {
 				if (errno == EPIPE)
 					exit(EXIT_OK);
 				die(EXIT_DATA, "%s:", resume_opt ? resume_opt : "stdout");
 			}
-			if (!(head = j->next))
-				tail = &head;
-			jreq_free(j);
+			free(a);
 			n_done++;
 			if (progress_opt)
-				batch_progress(n_done, total, t0, 0);
+				batch_progress(n_done, total, t0, cl_batch_generated(B), 0);
 		}
-		if (!in_open && !head)
+		if (err)
+			die(EXIT_DATA, "%s", cl_errmsg());
+		if (!in_open && !cl_batch_waiting(B))
 			break;
 		if (cl_engine_running(e) && cl_engine_step(e))
 			die(EXIT_DATA, "%s", cl_errmsg());
@@ -848,7 +740,7 @@ static int json_main(void)
 			max_rows = cl_engine_last_rows(e);
 	}
 	if (progress_opt)
-		batch_progress(n_done, total, t0, 1);
+		batch_progress(n_done, total, t0, cl_batch_generated(B), 1);
 	for (size_t i = 0; i < n_answered; i++)
 		free(done_ids[i]);
 	free(done_ids);
@@ -856,8 +748,10 @@ static int json_main(void)
 		die(EXIT_DATA, "%s:", resume_opt);
 	if (stats_opt)
 		fprintf(stderr, "%s: stats: requests=%lu generated=%llu steps=%llu max_rows=%d seconds=%.6f\n", prog,
-			n_req, n_gen, (unsigned long long)cl_engine_steps(e), max_rows, cl_model_seconds(m));
+			n_req, cl_batch_generated(B), (unsigned long long)cl_engine_steps(e), max_rows,
+			cl_model_seconds(m));
 	free(line);
+	cl_batch_free(B);
 	cl_engine_free(e);
 	cl_model_free(m);
 	cl_tokenizer_free(tk);

@@ -776,15 +776,12 @@ static enum MHD_Result do_score(struct MHD_Connection *c, struct conn *k)
 	j->kind = JOB_SCORE;
 	j->rq = rq;
 	/* The mapping cl-complete --json uses (lib/decode/request.c). */
-	unsigned flags = cl_tokenizer_add_bos(tok) ? CL_ENCODE_BOS : 0;
 	char msg[1024] = "";
 	for (int i = 0; i < rq.n_prompts && !msg[0]; i++) {
-		if (cl_request_params(&j->rq, i, &j->params[i]) ||
-		    cl_tokenizer_encode(tok, rq.prompts[i], strlen(rq.prompts[i]), flags, &j->ids[i], &j->nids[i]))
+		if (cl_request_params(&j->rq, i, &j->params[i]))
 			snprintf(msg, sizeof msg, "input %d: %s", i, cl_errmsg());
-		else if (j->nids[i] >= (size_t)cl_engine_ctx(eng))
-			snprintf(msg, sizeof msg, "input %d: the prompt is %zu tokens, the context holds %d", i,
-				 j->nids[i], cl_engine_ctx(eng));
+		else if (cl_request_encode(&j->rq, i, tok, cl_engine_ctx(eng), 0, 0, &j->ids[i], &j->nids[i]))
+			snprintf(msg, sizeof msg, "%s", cl_errmsg());
 		j->ch[i].prompt_tokens = j->nids[i];
 	}
 	if (msg[0]) {

@@ -302,6 +302,29 @@ done:
 	return out;
 }
 
+enum cl_status cl_request_encode(const struct cl_request *rq, int i, const struct cl_tokenizer *tk, int32_t ctx,
+				 int truncate, long max_new, int32_t **ids, size_t *n)
+{
+	unsigned flags = cl_tokenizer_add_bos(tk) ? CL_ENCODE_BOS : 0;
+	*ids = NULL;
+	*n = 0;
+	enum cl_status st = cl_tokenizer_encode(tk, rq->prompts[i], strlen(rq->prompts[i]), flags, ids, n);
+	if (st) {
+		char msg[1024]; /* the message is cl_error's own buffer */
+		snprintf(msg, sizeof msg, "%s", cl_errmsg());
+		return cl_error(st, "input %d: %s", i, msg);
+	}
+	if (*n >= (size_t)ctx && !truncate) {
+		size_t had = *n;
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+		return cl_error(CL_ERR_RANGE, "input %d: the prompt is %zu tokens, the context holds %d", i, had, ctx);
+	}
+	*n = cl_prompt_truncate(*ids, *n, ctx, max_new, cl_tokenizer_bos(tk));
+	return CL_OK;
+}
+
 char *cl_request_error(const char *msg)
 {
 	cJSON *o = cJSON_CreateObject();

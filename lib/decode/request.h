@@ -61,6 +61,14 @@ enum cl_status cl_request_params(const struct cl_request *rq, int i, struct cl_e
  * malloc'd (*out_len bytes, NUL-terminated); NULL when out of memory. */
 char *cl_request_text(const struct cl_request *rq, int i, const char *text, size_t len, size_t *out_len);
 
+/* Prompt i as tokens (*ids malloc'd, *n of them; BOS where the tokenizer
+ * adds it, as cl-tokenize), held to a context of ctx positions: one that
+ * leaves no room is CL_ERR_RANGE ("input I: the prompt is N tokens, the
+ * context holds C"), unless truncate: then it keeps its end, leaving room for
+ * max_new new tokens (cl_prompt_truncate).  Errors name the input. */
+enum cl_status cl_request_encode(const struct cl_request *rq, int i, const struct cl_tokenizer *tk, int32_t ctx,
+				 int truncate, long max_new, int32_t **ids, size_t *n);
+
 /* {"error": msg}, malloc'd; NULL when out of memory. */
 char *cl_request_error(const char *msg);
 /* The "id" of a request line as JSON text (malloc'd), or NULL: none, or the

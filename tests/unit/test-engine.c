@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "cl.h"
+#include "batch.h"
 #include "engine.h"
+#include "request.h"
 #include "t.h"
 
 enum { NGEN = 24, CAP = 4 };
@@ -81,6 +83,75 @@ static int run(struct cl_model *m, const struct cl_tokenizer *tk, int cap, struc
 	return rc;
 }
 
+/* The answers to n request lines, decoded together; NULL where the batch
+ * failed.  failed[i]: answered with an error. */
+static char **answers(struct cl_model *m, const struct cl_tokenizer *tk, const char *const *lines, int n,
+		      int *failed)
+{
+	struct cl_engine *e;
+	struct cl_batch *b;
+	char **out = calloc((size_t)n, sizeof *out);
+	if (!out || cl_engine_new(m, tk, 0, 4 + CL_REQUEST_MAX_PROMPTS, &e))
+		return free(out), NULL;
+	if (cl_batch_new(e, tk, 0, &b)) {
+		cl_engine_free(e);
+		return free(out), NULL;
+	}
+	int got = 0, err = 0, bad = 0;
+	for (int i = 0; i < n && !bad; i++)
+		bad = cl_batch_add(b, lines[i], strlen(lines[i]), cl_request_peek_id(lines[i], strlen(lines[i]))) != 0;
+	while (!bad) {
+		char *a;
+		while (got < n && (a = cl_batch_answer(b, &failed[got], &err)))
+			out[got++] = a;
+		if (err || !cl_batch_waiting(b))
+			break;
+		bad = cl_engine_step(e) != 0;
+	}
+	cl_batch_free(b);
+	cl_engine_free(e);
+	if (bad || err || got < n) {
+		for (int i = 0; i < got; i++)
+			free(out[i]);
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static void check_batch(struct cl_model *m, const struct cl_tokenizer *tk)
+{
+	static const char *const lines[] = {
+		"{\"id\": \"a\", \"input_data\": {\"input_string\": [\"def fibonacci(\"], "
+		"\"parameters\": {\"max_new_tokens\": 12}}}",
+		"{\"input_data\": 42}",
+		"{\"input_data\": {\"input_string\": [\"import os\", \"class A\"], "
+		"\"parameters\": {\"max_new_tokens\": 3}}}",
+	};
+	int failed[3] = {0}, failed1[1] = {0}, failed2[1] = {0};
+	t_begin("a batch of requests: answers in the order they came (a short one after a long one), a bad request "
+		"answered with its error in its place, the id carried back, each answer what the request gets alone");
+	char **all = answers(m, tk, lines, 3, failed);
+	char **one = answers(m, tk, lines, 1, failed1), **three = answers(m, tk, lines + 2, 1, failed2);
+	T_CHECK(all && one && three, "a batch failed: %s", cl_errmsg());
+	if (all && one && three) {
+		T_CHECK(!failed[0] && failed[1] && !failed[2], "failed flags %d %d %d", failed[0], failed[1],
+			failed[2]);
+		T_CHECK(strncmp(all[0], "{\"id\": \"a\", \"output\": [{\"0\": \"def fibonacci(", 35) == 0,
+			"answer 0: %s", all[0]);
+		T_CHECK(strstr(all[1], "\"error\"") != NULL, "answer 1: %s", all[1]);
+		T_CHECK(strncmp(all[2], "[{\"0\": \"import os", 17) == 0, "answer 2: %s", all[2]);
+		T_CHECK(strcmp(all[0], one[0]) == 0, "request 0 alone: %s, together: %s", one[0], all[0]);
+		T_CHECK(strcmp(all[2], three[0]) == 0, "request 2 alone: %s, together: %s", three[0], all[2]);
+	}
+	for (int i = 0; i < 3; i++)
+		free(all ? all[i] : NULL);
+	free(all);
+	free(one ? one[0] : NULL), free(one);
+	free(three ? three[0] : NULL), free(three);
+	t_end();
+}
+
 int main(void)
 {
 	const char *dir = getenv("CL_MODEL");
@@ -111,6 +182,7 @@ int main(void)
 		T_CHECK(memcmp(b0.tok, b1.tok, sizeof b0.tok) == 0, "B's tokens differ with the cap");
 	}
 	t_end();
+	check_batch(m, tk);
 	cl_tokenizer_free(tk);
 	cl_model_free(m);
 	return t_exit();
