@@ -6,8 +6,9 @@
  *         give back the text byte for byte (byte-level BPE loses nothing);
  *   odd:  a tokenizer.json, which must load or fail with a message, and when
  *         it loads must encode a fixed text.
- * Links lib/tokenizers/bpe.c, lib/formats/gguf.c (bpe.c reads GGUF
- * vocabularies too) and lib/util.c only (cl_bpe_load, not the dispatcher).
+ * Links lib/tokenizers/bpe.c and bpe_load.c, lib/formats/gguf.c (bpe_load.c
+ * reads GGUF vocabularies too) and lib/util.c only (cl_bpe_load, not the
+ * dispatcher).
  */
 #include <stdint.h>
 #include <stdio.h>
