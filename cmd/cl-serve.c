@@ -443,61 +443,10 @@ static void job_wait(struct MHD_Connection *c, struct job *j)
 	}
 }
 
-static const char *finish_name(enum cl_finish f)
-{
-	return f == CL_FINISH_LENGTH ? "length" : f == CL_FINISH_STOP ? "stop" : f ? "cancelled" : NULL;
-}
-
 /* The text of a choice as OpenAI gives it: cut before the stop string. */
 static size_t choice_len(const struct choice *ch)
 {
 	return ch->stop_cut >= 0 && (size_t)ch->stop_cut < ch->len ? (size_t)ch->stop_cut : ch->len;
-}
-
-/* A token's text for logprobs, as valid UTF-8 ("bytes:\xNN" where it is not). */
-static void token_text(int32_t id, char *out, size_t cap)
-{
-	char piece[256];
-	int n = cl_tokenizer_decode(tok, id, 0, piece, sizeof piece - 1);
-	if (n < 0)
-		n = 0;
-	if (cl_utf8_check(piece, (size_t)n) == (size_t)n) {
-		snprintf(out, cap, "%.*s", n, piece);
-		return;
-	}
-	size_t o = (size_t)snprintf(out, cap, "bytes:");
-	for (int i = 0; i < n && o + 5 < cap; i++)
-		o += (size_t)snprintf(out + o, cap - o, "\\x%02x", (unsigned char)piece[i]);
-}
-
-static cJSON *logprobs_json(const struct job *j, const struct choice *ch, size_t upto)
-{
-	cJSON *lp = cJSON_CreateObject();
-	cJSON *tks = cJSON_AddArrayToObject(lp, "tokens"), *tl = cJSON_AddArrayToObject(lp, "token_logprobs"),
-	      *top = cJSON_AddArrayToObject(lp, "top_logprobs"), *off = cJSON_AddArrayToObject(lp, "text_offset");
-	char t[512];
-	size_t at = j->echo && j->prompt_text[ch - j->ch] ? strlen(j->prompt_text[ch - j->ch]) : 0;
-	for (size_t i = 0; i < upto && i < ch->ntok; i++) {
-		token_text(ch->toks[i], t, sizeof t);
-		cJSON_AddItemToArray(tks, cJSON_CreateString(t));
-		cJSON_AddItemToArray(tl, cJSON_CreateNumber(ch->lps[i]));
-		cJSON *m = cJSON_CreateObject();
-		for (int k = 0; k < j->n_top; k++) {
-			const struct cl_alt *a = &ch->alts[i * (size_t)j->n_top + (size_t)k];
-			if (a->token < 0)
-				continue;
-			token_text(a->token, t, sizeof t);
-			if (!cJSON_GetObjectItemCaseSensitive(m, t))
-				cJSON_AddNumberToObject(m, t, a->logprob);
-		}
-		cJSON_AddItemToArray(top, m);
-		cJSON_AddItemToArray(off, cJSON_CreateNumber((double)at));
-		token_text(ch->toks[i], t, sizeof t);
-		char piece[256];
-		int n = cl_tokenizer_decode(tok, ch->toks[i], 0, piece, sizeof piece);
-		at += n > 0 ? (size_t)n : 0;
-	}
-	return lp;
 }
 
 /* ------------------------------------------------- /v1/completions --- */
@@ -541,49 +490,25 @@ static struct job *openai_job(const char *body, size_t len, char *err, size_t ca
 	return j;
 }
 
+/* The job's answer as it stands (final: with each choice's finish_reason),
+ * through lib/decode/openai.c. */
 static cJSON *completion_json(const struct job *j, int final)
 {
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "id", j->id);
-	cJSON_AddStringToObject(o, "object", "text_completion");
-	cJSON_AddNumberToObject(o, "created", (double)j->created);
-	cJSON_AddStringToObject(o, "model", model_name);
-	cJSON *chs = cJSON_AddArrayToObject(o, "choices");
-	size_t pt = 0, gt = 0;
+	struct cl_openai_choice *cs = calloc((size_t)j->n, sizeof *cs);
+	if (!cs)
+		return NULL;
 	for (int i = 0; i < j->n; i++) {
 		const struct choice *c = &j->ch[i];
-		cJSON *x = cJSON_CreateObject();
-		size_t l = choice_len(c);
-		char *t = malloc((j->echo && j->prompt_text[i] ? strlen(j->prompt_text[i]) : 0) + l + 1);
-		size_t pl = 0;
-		if (t && j->echo && j->prompt_text[i]) {
-			pl = strlen(j->prompt_text[i]);
-			memcpy(t, j->prompt_text[i], pl);
-		}
-		if (t) {
-			memcpy(t + pl, c->text ? c->text : "", c->text ? l : 0);
-			t[pl + (c->text ? l : 0)] = 0;
-		}
-		cJSON_AddStringToObject(x, "text", t ? t : "");
-		free(t);
-		cJSON_AddNumberToObject(x, "index", c->index);
-		if (j->n_top)
-			cJSON_AddItemToObject(x, "logprobs", logprobs_json(j, c, c->ntok));
-		else
-			cJSON_AddNullToObject(x, "logprobs");
-		const char *fr = final ? finish_name(c->finish) : NULL;
-		if (fr)
-			cJSON_AddStringToObject(x, "finish_reason", fr);
-		else
-			cJSON_AddNullToObject(x, "finish_reason");
-		cJSON_AddItemToArray(chs, x);
-		pt += c->prompt_tokens;
-		gt += c->ntok;
+		cs[i] = (struct cl_openai_choice){
+			.index = c->index, .echo = j->echo ? j->prompt_text[i] : NULL,
+			.text = c->text, .len = c->text ? choice_len(c) : 0,
+			.toks = c->toks, .lps = c->lps, .alts = c->alts, .ntok = c->ntok,
+			.prompt_tokens = c->prompt_tokens, .finish = final ? c->finish : CL_FINISH_NONE,
+		};
 	}
-	cJSON *u = cJSON_AddObjectToObject(o, "usage");
-	cJSON_AddNumberToObject(u, "prompt_tokens", (double)pt);
-	cJSON_AddNumberToObject(u, "completion_tokens", (double)gt);
-	cJSON_AddNumberToObject(u, "total_tokens", (double)(pt + gt));
+	struct cl_openai_head h = {.id = j->id, .model = model_name, .created = j->created};
+	cJSON *o = cl_openai_answer(&h, cs, j->n, j->n_top, tok);
+	free(cs);
 	return o;
 }
 
@@ -600,12 +525,8 @@ static ssize_t stream_read(void *arg, uint64_t pos, char *buf, size_t max)
 		cJSON *o = NULL;
 		int any = 0;
 		if (j->stream_phase == 0) {
-			o = cJSON_CreateObject();
-			cJSON_AddStringToObject(o, "id", j->id);
-			cJSON_AddStringToObject(o, "object", "text_completion");
-			cJSON_AddNumberToObject(o, "created", (double)j->created);
-			cJSON_AddStringToObject(o, "model", model_name);
-			cJSON *chs = cJSON_AddArrayToObject(o, "choices");
+			struct cl_openai_head h = {.id = j->id, .model = model_name, .created = j->created};
+			o = cl_openai_chunk(&h);
 			for (int i = 0; i < j->n; i++) {
 				struct choice *c = &j->ch[i];
 				size_t upto = c->finish ? choice_len(c) : (c->len > j->stop_max ? c->len - j->stop_max : 0);
@@ -624,20 +545,18 @@ static ssize_t stream_read(void *arg, uint64_t pos, char *buf, size_t max)
 				t[pl + nn] = 0;
 				c->echoed = 1;
 				c->sent += nn;
-				cJSON *x = cJSON_CreateObject();
-				cJSON_AddStringToObject(x, "text", t);
+				cl_openai_delta(o, c->index, t);
 				free(t);
-				cJSON_AddNumberToObject(x, "index", c->index);
-				cJSON_AddNullToObject(x, "logprobs");
-				cJSON_AddNullToObject(x, "finish_reason");
-				cJSON_AddItemToArray(chs, x);
 				any = 1;
 			}
 			if (!any && j->ndone == j->n && j->started) {
 				cJSON_Delete(o);
-				o = completion_json(j, 1);
-				cJSON *chs2 = cJSON_GetObjectItemCaseSensitive(o, "choices"), *x;
-				cJSON_ArrayForEach(x, chs2)
+				if (!(o = completion_json(j, 1))) {
+					pthread_mutex_unlock(&mu);
+					return MHD_CONTENT_READER_END_WITH_ERROR;
+				}
+				cJSON *chs = cJSON_GetObjectItemCaseSensitive(o, "choices"), *x;
+				cJSON_ArrayForEach(x, chs)
 					cJSON_ReplaceItemInObject(x, "text", cJSON_CreateString(""));
 				if (!j->usage)
 					cJSON_DeleteItemFromObject(o, "usage");

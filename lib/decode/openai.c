@@ -289,3 +289,122 @@ fail:
 	cl_openai_free(r);
 	return st;
 }
+
+/* ------------------------------------------------------------ answers --- */
+
+static const char *finish_name(enum cl_finish f)
+{
+	return f == CL_FINISH_LENGTH ? "length" : f == CL_FINISH_STOP ? "stop" : f ? "cancelled" : NULL;
+}
+
+/* A token's text for logprobs, as valid UTF-8 ("bytes:\xNN" where it is
+ * not); *n: its bytes as decoded. */
+static void token_text(const struct cl_tokenizer *tk, int32_t id, char *out, size_t cap, size_t *n)
+{
+	char piece[256];
+	int l = cl_tokenizer_decode(tk, id, 0, piece, sizeof piece - 1);
+	if (l < 0)
+		l = 0;
+	if (n)
+		*n = (size_t)l;
+	if (cl_utf8_check(piece, (size_t)l) == (size_t)l) {
+		snprintf(out, cap, "%.*s", l, piece);
+		return;
+	}
+	size_t o = (size_t)snprintf(out, cap, "bytes:");
+	for (int i = 0; i < l && o + 5 < cap; i++)
+		o += (size_t)snprintf(out + o, cap - o, "\\x%02x", (unsigned char)piece[i]);
+}
+
+static cJSON *logprobs(const struct cl_openai_choice *c, int n_top, const struct cl_tokenizer *tk)
+{
+	cJSON *lp = cJSON_CreateObject();
+	cJSON *tks = cJSON_AddArrayToObject(lp, "tokens"), *tl = cJSON_AddArrayToObject(lp, "token_logprobs"),
+	      *top = cJSON_AddArrayToObject(lp, "top_logprobs"), *off = cJSON_AddArrayToObject(lp, "text_offset");
+	char t[512];
+	size_t at = c->echo ? strlen(c->echo) : 0, n;
+	for (size_t i = 0; i < c->ntok; i++) {
+		cJSON *m = cJSON_CreateObject();
+		for (int k = 0; k < n_top; k++) {
+			const struct cl_alt *a = &c->alts[i * (size_t)n_top + (size_t)k];
+			if (a->token < 0)
+				continue;
+			token_text(tk, a->token, t, sizeof t, NULL);
+			if (!cJSON_GetObjectItemCaseSensitive(m, t))
+				cJSON_AddNumberToObject(m, t, a->logprob);
+		}
+		token_text(tk, c->toks[i], t, sizeof t, &n);
+		cJSON_AddItemToArray(tks, cJSON_CreateString(t));
+		cJSON_AddItemToArray(tl, cJSON_CreateNumber(c->lps[i]));
+		cJSON_AddItemToArray(top, m);
+		cJSON_AddItemToArray(off, cJSON_CreateNumber((double)at));
+		at += n;
+	}
+	return lp;
+}
+
+static cJSON *head_json(const struct cl_openai_head *h)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", h->id);
+	cJSON_AddStringToObject(o, "object", "text_completion");
+	cJSON_AddNumberToObject(o, "created", (double)h->created);
+	cJSON_AddStringToObject(o, "model", h->model);
+	cJSON_AddArrayToObject(o, "choices");
+	return o;
+}
+
+cJSON *cl_openai_answer(const struct cl_openai_head *h, const struct cl_openai_choice *ch, int n, int n_top,
+			const struct cl_tokenizer *tk)
+{
+	cJSON *o = head_json(h), *chs = cJSON_GetObjectItemCaseSensitive(o, "choices");
+	size_t pt = 0, gt = 0;
+	for (int i = 0; i < n; i++) {
+		const struct cl_openai_choice *c = &ch[i];
+		size_t el = c->echo ? strlen(c->echo) : 0;
+		char *t = malloc(el + c->len + 1);
+		if (!t) {
+			cJSON_Delete(o);
+			return NULL;
+		}
+		memcpy(t, c->echo ? c->echo : "", el);
+		memcpy(t + el, c->len ? c->text : "", c->len);
+		t[el + c->len] = 0;
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddStringToObject(x, "text", t);
+		free(t);
+		cJSON_AddNumberToObject(x, "index", c->index);
+		if (n_top)
+			cJSON_AddItemToObject(x, "logprobs", logprobs(c, n_top, tk));
+		else
+			cJSON_AddNullToObject(x, "logprobs");
+		const char *fr = finish_name(c->finish);
+		if (fr)
+			cJSON_AddStringToObject(x, "finish_reason", fr);
+		else
+			cJSON_AddNullToObject(x, "finish_reason");
+		cJSON_AddItemToArray(chs, x);
+		pt += c->prompt_tokens;
+		gt += c->ntok;
+	}
+	cJSON *u = cJSON_AddObjectToObject(o, "usage");
+	cJSON_AddNumberToObject(u, "prompt_tokens", (double)pt);
+	cJSON_AddNumberToObject(u, "completion_tokens", (double)gt);
+	cJSON_AddNumberToObject(u, "total_tokens", (double)(pt + gt));
+	return o;
+}
+
+cJSON *cl_openai_chunk(const struct cl_openai_head *h)
+{
+	return head_json(h);
+}
+
+void cl_openai_delta(cJSON *chunk, int index, const char *text)
+{
+	cJSON *x = cJSON_CreateObject();
+	cJSON_AddStringToObject(x, "text", text);
+	cJSON_AddNumberToObject(x, "index", index);
+	cJSON_AddNullToObject(x, "logprobs");
+	cJSON_AddNullToObject(x, "finish_reason");
+	cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(chunk, "choices"), x);
+}

@@ -1,7 +1,8 @@
 /*
  * openai.h - private: OpenAI's completion request (POST /v1/completions), as
  * cl-serve takes it, parsed and tokenized into the sequences the engine
- * decodes.  Not part of the public API in cl.h.
+ * decodes; and its answer, whole or in streamed chunks.  Not part of the
+ * public API in cl.h.
  *
  *   {"prompt": "def f(" | ["a", "b"] | [1, 2, 3] | [[1, 2], [3]],
  *    "max_tokens": 16, "temperature": 1, "top_p": 1, "n": 1, "stop": "\n",
@@ -17,6 +18,8 @@
  */
 #ifndef CL_OPENAI_H
 #define CL_OPENAI_H
+
+#include <cJSON.h>
 
 #include "cl.h"
 #include "engine.h"
@@ -55,5 +58,38 @@ struct cl_openai_env {
 enum cl_status cl_openai_parse(const char *body, size_t len, const struct cl_openai_env *env,
 			       struct cl_openai_req *r);
 void cl_openai_free(struct cl_openai_req *r);
+
+/* One choice of a completion as it stands. */
+struct cl_openai_choice {
+	int index;
+	const char *echo;          /* the prompt's text, put before the completion; NULL: none */
+	const char *text;          /* the completion, len bytes, a stop string already cut off */
+	size_t len;
+	const int32_t *toks;       /* (ntok) its tokens, their logprobs, n_top alternatives each */
+	const float *lps;
+	const struct cl_alt *alts; /* (ntok · n_top); a token < 0: none */
+	size_t ntok;
+	size_t prompt_tokens;
+	enum cl_finish finish;     /* CL_FINISH_NONE while it runs */
+};
+
+/* What every answer and chunk carries. */
+struct cl_openai_head {
+	const char *id, *model;
+	long created;
+};
+
+/* The answer: {"id", "object": "text_completion", "created", "model",
+ * "choices": [{"text", "index", "logprobs", "finish_reason"}], "usage"}.
+ * logprobs where n_top > 0, in OpenAI's layout (tokens, token_logprobs,
+ * top_logprobs, text_offset; a token that is not whole UTF-8 spelled
+ * "bytes:\xNN..."), else null; finish_reason "stop", "length" or
+ * "cancelled", null while the choice runs.  NULL when out of memory. */
+cJSON *cl_openai_answer(const struct cl_openai_head *h, const struct cl_openai_choice *ch, int n, int n_top,
+			const struct cl_tokenizer *tk);
+/* A streamed chunk: the head and no choices yet; cl_openai_delta adds one
+ * choice's new text (logprobs and finish_reason null). */
+cJSON *cl_openai_chunk(const struct cl_openai_head *h);
+void cl_openai_delta(cJSON *chunk, int index, const char *text);
 
 #endif

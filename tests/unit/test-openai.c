@@ -2,8 +2,11 @@
  * test-openai.c - OpenAI's completion request as cl-serve takes it
  * (lib/decode/openai.c): OpenAI's defaults, prompts as text, texts, tokens
  * and token lists times n, every option into the engine's parameters, and
- * each bad request refused with a message naming its fault.  With the
- * tokenizer of the model that ships ($CL_MODEL).
+ * each bad request refused with a message naming its fault; and the answer
+ * (cl_openai_answer, cl_openai_chunk): echo, logprobs in OpenAI's layout
+ * with text offsets, a token that is not whole UTF-8 spelled "bytes:...",
+ * finish reasons, usage.  With the tokenizer of the model that ships
+ * ($CL_MODEL).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +139,85 @@ static void test_faults(void)
 	}
 }
 
+static const char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static void test_answer(void)
+{
+	int32_t *ids, byte = -1;
+	size_t n;
+	char piece[64];
+	int l[2];
+	t_begin("an answer: the echoed prompt before the text, logprobs in OpenAI's layout with offsets counted from "
+		"the echo, a token that is not whole UTF-8 as bytes:\\xNN, finish reasons, usage; a chunk's delta");
+	T_CHECK(cl_tokenizer_encode(env.tk, "def f(x):", 9, 0, &ids, &n) == CL_OK && n >= 2, "encode");
+	for (int32_t id = 0; id < cl_tokenizer_n_vocab(env.tk) && byte < 0; id++) {
+		int m = cl_tokenizer_decode(env.tk, id, 0, piece, sizeof piece);
+		if (m > 0 && cl_utf8_check(piece, (size_t)m) != (size_t)m)
+			byte = id;
+	}
+	T_CHECK(byte >= 0, "no token of the vocabulary is a partial UTF-8 sequence");
+	for (int i = 0; i < 2; i++)
+		l[i] = cl_tokenizer_decode(env.tk, ids[i], 0, piece, sizeof piece);
+	int32_t toks[3] = {ids[0], ids[1], byte};
+	float lps[3] = {-0.5f, -1, -2};
+	struct cl_alt alts[6] = {{ids[0], -0.5f}, {-1, 0}, {ids[1], -1}, {ids[0], -3}, {byte, -2}, {-1, 0}};
+	struct cl_openai_choice ch[2] = {
+		{.index = 0, .echo = "ab", .text = "def", .len = 3, .toks = toks, .lps = lps, .alts = alts, .ntok = 3,
+		 .prompt_tokens = 5, .finish = CL_FINISH_LENGTH},
+		{.index = 1, .text = "d", .len = 1, .toks = toks, .lps = lps, .alts = alts, .ntok = 1,
+		 .prompt_tokens = 4, .finish = CL_FINISH_NONE},
+	};
+	struct cl_openai_head h = {.id = "cmpl-1", .model = "m", .created = 7};
+	cJSON *o = cl_openai_answer(&h, ch, 2, 2, env.tk);
+	const cJSON *cs = cJSON_GetObjectItemCaseSensitive(o, "choices");
+	const cJSON *c0 = cJSON_GetArrayItem(cs, 0), *c1 = cJSON_GetArrayItem(cs, 1);
+	const cJSON *lp = cJSON_GetObjectItemCaseSensitive(c0, "logprobs");
+	const cJSON *off = cJSON_GetObjectItemCaseSensitive(lp, "text_offset");
+	const cJSON *tk = cJSON_GetObjectItemCaseSensitive(lp, "tokens");
+	const cJSON *top = cJSON_GetObjectItemCaseSensitive(lp, "top_logprobs");
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(o, "usage");
+	T_CHECK(o && !strcmp(jstr(o, "id"), "cmpl-1") && !strcmp(jstr(o, "object"), "text_completion") &&
+			jnum(o, "created") == 7 && !strcmp(jstr(o, "model"), "m"),
+		"the head");
+	T_CHECK(c0 && !strcmp(jstr(c0, "text"), "abdef") && jnum(c0, "index") == 0 &&
+			!strcmp(jstr(c0, "finish_reason"), "length"),
+		"choice 0");
+	T_CHECK(c1 && !strcmp(jstr(c1, "text"), "d") &&
+			cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(c1, "finish_reason")),
+		"choice 1, still running: finish_reason null");
+	T_CHECK(cJSON_GetArraySize(off) == 3 && cJSON_GetArrayItem(off, 0)->valuedouble == 2 &&
+			cJSON_GetArrayItem(off, 1)->valuedouble == 2 + l[0] &&
+			cJSON_GetArrayItem(off, 2)->valuedouble == 2 + l[0] + l[1],
+		"text_offset counts from the echo by each token's bytes");
+	T_CHECK(cJSON_GetArraySize(tk) == 3 && !strncmp(cJSON_GetArrayItem(tk, 2)->valuestring, "bytes:\\x", 7),
+		"the partial token spelled bytes:\\xNN: '%s'", cJSON_GetArraySize(tk) == 3 ?
+		cJSON_GetArrayItem(tk, 2)->valuestring : "");
+	T_CHECK(cJSON_GetArraySize(cJSON_GetArrayItem(top, 0)) == 1 && cJSON_GetArraySize(cJSON_GetArrayItem(top, 1)) == 2,
+		"top_logprobs: alternatives without a token left out");
+	T_CHECK(jnum(u, "prompt_tokens") == 9 && jnum(u, "completion_tokens") == 4 && jnum(u, "total_tokens") == 13,
+		"usage");
+	cJSON_Delete(o);
+	o = cl_openai_chunk(&h);
+	cl_openai_delta(o, 3, "x");
+	c0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0);
+	T_CHECK(c0 && !strcmp(jstr(c0, "text"), "x") && jnum(c0, "index") == 3 &&
+			cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(c0, "logprobs")),
+		"a chunk's delta");
+	cJSON_Delete(o);
+	free(ids);
+	t_end();
+}
+
 int main(void)
 {
 	const char *dir = getenv("CL_MODEL");
@@ -149,6 +231,7 @@ int main(void)
 	test_prompts();
 	test_options();
 	test_faults();
+	test_answer();
 	cl_tokenizer_free(tk);
 	return t_exit();
 }
