@@ -1,5 +1,5 @@
 /*
- * kernels_avx2.h - private to kernels_avx2*.c: the AVX2 target attributes
+ * kernels_avx2.h - private to kernels_avx2*.c and kernels_avx512.c: the AVX2 target attributes
  * and the small inline helpers the AVX2 files share.
  */
 #ifndef CL_KERNELS_AVX2_H

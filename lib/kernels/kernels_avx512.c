@@ -14,15 +14,15 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "kernels_impl.h"
+#include "kernels_avx2.h"
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 #define AVX512_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c"), always_inline)) static inline
 
-/* As in kernels_avx2.c: matvec loops prefetch the weights 4 KiB ahead. */
-#define PREFETCH(p) _mm_prefetch((const char *)(p) + 4096, _MM_HINT_T0)
+/* Matvec loops prefetch the weights PF_DIST ahead, as the AVX2 ones do
+ * (kernels_avx2.h, whose hsum and load_scale the VNNI dots use too). */
 
-AVX512_INLINE __mmask16 tail_mask(int64_t n)
+AVX512_INLINE __mmask16 mask16(int64_t n)
 {
 	return (__mmask16)((1u << n) - 1);
 }
@@ -34,7 +34,7 @@ AVX512_INLINE __m512 load_f16(const uint16_t *p)
 
 AVX512_INLINE __m512 load_f16_tail(const uint16_t *p, int64_t n)
 {
-	return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail_mask(n), p));
+	return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask16(n), p));
 }
 
 AVX512_INLINE __m512 load_bf16(const uint16_t *p)
@@ -45,15 +45,8 @@ AVX512_INLINE __m512 load_bf16(const uint16_t *p)
 
 AVX512_INLINE __m512 load_bf16_tail(const uint16_t *p, int64_t n)
 {
-	__m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(tail_mask(n), p));
+	__m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask16(n), p));
 	return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
-
-AVX512_INLINE float load_scale(const unsigned char *b)
-{
-	uint16_t h;
-	memcpy(&h, b, 2);
-	return _cvtsh_ss(h);
 }
 
 /* The 32 quants of a block as two vectors of 16 f32 (not yet scaled). */
@@ -88,7 +81,7 @@ AVX512 static float avx512_dot_f32(const float *a, const float *b, int64_t n)
 	for (; k + 16 <= n; k += 16)
 		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
 	if (k < n) {
-		__mmask16 m = tail_mask(n - k);
+		__mmask16 m = mask16(n - k);
 		s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, b + k), s1);
 	}
 	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
@@ -101,7 +94,7 @@ AVX512 static void avx512_axpy_f32(float *y, float a, const float *x, int64_t n)
 	for (; k + 16 <= n; k += 16)
 		_mm512_storeu_ps(y + k, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + k), _mm512_loadu_ps(y + k)));
 	if (k < n) {
-		__mmask16 m = tail_mask(n - k);
+		__mmask16 m = mask16(n - k);
 		__m512 v = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + k), _mm512_maskz_loadu_ps(m, y + k));
 		_mm512_mask_storeu_ps(y + k, m, v);
 	}
@@ -119,7 +112,7 @@ AVX512_INLINE __m512 wload(const int T, const void *w, int64_t k)
 AVX512_INLINE __m512 wload_tail(const int T, const void *w, int64_t k, int64_t n)
 {
 	if (T == CL_DTYPE_F32)
-		return _mm512_maskz_loadu_ps(tail_mask(n - k), (const float *)w + k);
+		return _mm512_maskz_loadu_ps(mask16(n - k), (const float *)w + k);
 	return T == CL_DTYPE_F16 ? load_f16_tail((const uint16_t *)w + k, n - k)
 				 : load_bf16_tail((const uint16_t *)w + k, n - k);
 }
@@ -145,7 +138,7 @@ AVX512_INLINE float dot_w(const int T, const void *w, const float *x, int64_t n)
 	for (; k + 16 <= n; k += 16)
 		s[0] = _mm512_fmadd_ps(wload(T, w, k), _mm512_loadu_ps(x + k), s[0]);
 	if (k < n)
-		s[1] = _mm512_fmadd_ps(wload_tail(T, w, k, n), _mm512_maskz_loadu_ps(tail_mask(n - k), x + k), s[1]);
+		s[1] = _mm512_fmadd_ps(wload_tail(T, w, k, n), _mm512_maskz_loadu_ps(mask16(n - k), x + k), s[1]);
 	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
 }
 
@@ -211,7 +204,7 @@ AVX512_INLINE void rows_mk(const int T, const int MR, const unsigned char *w, co
 		__m512 wv = wload_tail(T, w, k, n);
 #pragma GCC unroll 4
 		for (int j = 0; j < MR; j++)
-			s[j][1] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail_mask(n - k), x + j * ldx + k), s[j][1]);
+			s[j][1] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask16(n - k), x + j * ldx + k), s[j][1]);
 	}
 #pragma GCC unroll 4
 	for (int j = 0; j < MR; j++)
@@ -313,7 +306,7 @@ AVX512 static void avx512_row_f16(const void *w, int64_t k0, int64_t kc, float *
 	for (; k + 16 <= kc; k += 16)
 		_mm512_storeu_ps(out + k, load_f16(h + k));
 	if (k < kc)
-		_mm512_mask_storeu_ps(out + k, tail_mask(kc - k), load_f16_tail(h + k, kc - k));
+		_mm512_mask_storeu_ps(out + k, mask16(kc - k), load_f16_tail(h + k, kc - k));
 }
 
 AVX512 static void avx512_row_bf16(const void *w, int64_t k0, int64_t kc, float *out)
@@ -323,7 +316,7 @@ AVX512 static void avx512_row_bf16(const void *w, int64_t k0, int64_t kc, float 
 	for (; k + 16 <= kc; k += 16)
 		_mm512_storeu_ps(out + k, load_bf16(h + k));
 	if (k < kc)
-		_mm512_mask_storeu_ps(out + k, tail_mask(kc - k), load_bf16_tail(h + k, kc - k));
+		_mm512_mask_storeu_ps(out + k, mask16(kc - k), load_bf16_tail(h + k, kc - k));
 }
 
 AVX512 static void avx512_row_q8_0(const void *w, int64_t k0, int64_t kc, float *out)
@@ -378,7 +371,7 @@ AVX512_INLINE void avx512_mk(const int MI, const int MR, int64_t kc, const float
 		}
 	}
 	if (k < kc) {
-		__mmask16 m = tail_mask(kc - k);
+		__mmask16 m = mask16(kc - k);
 		__m512 wv[4];
 #pragma GCC unroll 4
 		for (int r = 0; r < MR; r++)
@@ -431,21 +424,6 @@ AVX512 static void avx512_gemm(int64_t ni, int64_t nr, int64_t kc, const float *
 #define VNNI_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"), always_inline)) \
 	static inline
 
-VNNI_INLINE float vnni_hsum(__m256 v)
-{
-	__m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-	h = _mm_add_ss(h, _mm_movehdup_ps(h));
-	return _mm_cvtss_f32(h);
-}
-
-VNNI_INLINE float vnni_scale(const unsigned char *b)
-{
-	uint16_t h;
-	memcpy(&h, b, 2);
-	return _cvtsh_ss(h);
-}
-
 VNNI_INLINE __m256 vnni_q8_block(const unsigned char *b, const int8_t *xq)
 {
 	__m256i w = _mm256_loadu_si256((const __m256i *)(b + 2));
@@ -472,13 +450,13 @@ VNNI static float vnni_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t n
 	for (; i + 2 <= nb; i += 2, b += 2 * Q8_BYTES) {
 		PREFETCH(b);
 		PREFETCH(b + 64);
-		s0 = _mm256_fmadd_ps(vnni_q8_block(b, x->q + i * QK), _mm256_set1_ps(vnni_scale(b) * x->d[i]), s0);
+		s0 = _mm256_fmadd_ps(vnni_q8_block(b, x->q + i * QK), _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
 		s1 = _mm256_fmadd_ps(vnni_q8_block(b + Q8_BYTES, x->q + (i + 1) * QK),
-				     _mm256_set1_ps(vnni_scale(b + Q8_BYTES) * x->d[i + 1]), s1);
+				     _mm256_set1_ps(load_scale(b + Q8_BYTES) * x->d[i + 1]), s1);
 	}
 	if (i < nb)
-		s0 = _mm256_fmadd_ps(vnni_q8_block(b, x->q + i * QK), _mm256_set1_ps(vnni_scale(b) * x->d[i]), s0);
-	return vnni_hsum(_mm256_add_ps(s0, s1));
+		s0 = _mm256_fmadd_ps(vnni_q8_block(b, x->q + i * QK), _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
+	return hsum(_mm256_add_ps(s0, s1));
 }
 
 /* x->o8 must be there: the table's xq_takes asks kernels.c for it. */
@@ -490,14 +468,14 @@ VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n
 	for (; i + 2 <= nb; i += 2, b += 2 * Q4_BYTES) {
 		PREFETCH(b);
 		s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + i * QK, x->o8 + i * 8),
-				     _mm256_set1_ps(vnni_scale(b) * x->d[i]), s0);
+				     _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
 		s1 = _mm256_fmadd_ps(vnni_q4_block(b + Q4_BYTES, x->q + (i + 1) * QK, x->o8 + (i + 1) * 8),
-				     _mm256_set1_ps(vnni_scale(b + Q4_BYTES) * x->d[i + 1]), s1);
+				     _mm256_set1_ps(load_scale(b + Q4_BYTES) * x->d[i + 1]), s1);
 	}
 	if (i < nb)
 		s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + i * QK, x->o8 + i * 8),
-				     _mm256_set1_ps(vnni_scale(b) * x->d[i]), s0);
-	return vnni_hsum(_mm256_add_ps(s0, s1));
+				     _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
+	return hsum(_mm256_add_ps(s0, s1));
 }
 
 /* Several weight rows by several rows of x at 8 bits (sequences stepping
@@ -565,7 +543,7 @@ VNNI_INLINE void vnni_mk(const int Q4, const int MW, const int MR, const unsigne
 			if (!Q4)
 				PREFETCH(b + 64);
 			wv[r] = vnni_wpair(Q4, b, both);
-			float d0 = vnni_scale(b), d1 = both ? vnni_scale(b + bb) : 0;
+			float d0 = load_scale(b), d1 = both ? load_scale(b + bb) : 0;
 			dw[r] = both ? vnni_pair(d0, d1) : _mm512_set1_ps(d0);
 			if (!Q4)
 				nc[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, wv[r]));
@@ -602,7 +580,7 @@ VNNI_INLINE void vnni_mk(const int Q4, const int MW, const int MR, const unsigne
 		for (int j = 0; j < MR; j++) {
 			__m256 lo = _mm512_castps512_ps256(acc[r][j]);
 			__m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][j]), 1));
-			y[j * ldy + r] = vnni_hsum(_mm256_add_ps(lo, hi));
+			y[j * ldy + r] = hsum(_mm256_add_ps(lo, hi));
 		}
 }
 
