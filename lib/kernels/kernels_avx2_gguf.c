@@ -260,10 +260,20 @@ AVX2_INLINE void q3_k_scales(const unsigned char *s, int sc[16])
 	}
 }
 
+/* Sub-block sh of half h of a Q3_K super-block as 32 unsigned quants (0-7):
+ * two bits from qv, shifted by 2·sh, and 4 where the bit of hm for the
+ * sub-block is set. */
+AVX2_INLINE __m256i q3_k_quants(__m256i hm, __m256i qv, int h, int sh)
+{
+	__m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + sh)));
+	__m256i hi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), _mm256_set1_epi8(4));
+	return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 2 * sh), _mm256_set1_epi8(3)), hi);
+}
+
 AVX2 float cl_avx2_dotq_q3_k(const void *w, const struct cl_xq *x, int64_t cols)
 {
 	const unsigned char *b = w;
-	const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+	const __m256i ones = _mm256_set1_epi8(1);
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < cols / 256; i++, b += 110) {
 		PREFETCH(b + 110);
@@ -275,9 +285,7 @@ AVX2 float cl_avx2_dotq_q3_k(const void *w, const struct cl_xq *x, int64_t cols)
 			__m256i qv = _mm256_loadu_si256((const __m256i *)(b + 32 + 32 * h));
 			for (int sh = 0; sh < 4; sh++) {
 				int xb = (int)i * 8 + 4 * h + sh, is = 8 * h + 2 * sh;
-				__m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + sh)));
-				__m256i hi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
-				__m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 2 * sh), m3), hi);
+				__m256i q = q3_k_quants(hm, qv, h, sh);
 				__m256i xq = _mm256_loadu_si256((const __m256i *)(x->q + (size_t)xb * QK));
 				__m256i pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xq),
 								 _mm256_slli_epi16(_mm256_maddubs_epi16(ones, xq), 2));
@@ -311,7 +319,7 @@ AVX2 void cl_avx2_row_q2_k(const void *w, int64_t k0, int64_t kc, float *out)
 AVX2 void cl_avx2_row_q3_k(const void *w, int64_t k0, int64_t kc, float *out)
 {
 	const unsigned char *b = (const unsigned char *)w + (k0 / 256) * 110;
-	const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+	const __m256i four = _mm256_set1_epi8(4);
 	for (int64_t k = 0; k < kc; k += 256, b += 110) {
 		int sc[16];
 		q3_k_scales(b + 96, sc);
@@ -321,10 +329,8 @@ AVX2 void cl_avx2_row_q3_k(const void *w, int64_t k0, int64_t kc, float *out)
 			__m256i qv = _mm256_loadu_si256((const __m256i *)(b + 32 + 32 * h));
 			for (int sh = 0; sh < 4; sh++) {
 				int is = 8 * h + 2 * sh;
-				__m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + sh)));
-				/* q - 4 where the high bit is clear, as signed bytes. */
-				__m256i lo4 = _mm256_andnot_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
-				__m256i q = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(qv, 2 * sh), m3), lo4);
+				/* q - 4, as signed bytes */
+				__m256i q = _mm256_sub_epi8(q3_k_quants(hm, qv, h, sh), four);
 				store_two_subblocks(q, 1, d * (float)sc[is], 0, d * (float)sc[is + 1], 0,
 						    out + k + 32 * (4 * h + sh));
 			}
