@@ -151,6 +151,8 @@ static enum cl_status parse(const cJSON *root, struct cl_request *rq)
 			if (!cJSON_IsString(v) && !(cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
 						    fabs(v->valuedouble) < 9007199254740992.0))
 				return cl_error(CL_ERR_FORMAT, "id: expected a string or an integer");
+			if (rq->id) /* which would the answer carry? */
+				return cl_error(CL_ERR_FORMAT, "request: id given twice");
 			if (!(rq->id = cJSON_PrintUnformatted(v)))
 				return cl_error(CL_ERR_NOMEM, "out of memory");
 		} else {

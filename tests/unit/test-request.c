@@ -20,6 +20,7 @@ static const struct {
 	{"[\"a\"]", "request: expected a JSON object"},
 	{"{}", "request: no input_data"},
 	{"{\"input_data\": [\"a\"], \"extra\": 1}", "request: unknown key 'extra'"},
+	{"{\"id\": 1, \"id\": 2, \"input_data\": [\"a\"]}", "request: id given twice"},
 	{"{\"input_data\": 3}", "input_data: expected an object or a list of strings"},
 	{"{\"input_data\": [\"a\", 3]}", "input_data: item 1: expected a string"},
 	{"{\"input_data\": {\"input_string\": \"a\"}}", "input_string: expected a list of strings"},
