@@ -459,14 +459,42 @@ VNNI static float vnni_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t n
 	return hsum(_mm256_add_ps(s0, s1));
 }
 
+/* The scale products of Q4_0 blocks i .. i + 7 (w's scale times x's d, the
+ * products the loop below makes one by one), in a register: the eight f16
+ * scales, 18 bytes apart, gathered from two loads by one permute, then
+ * converted and multiplied at once.  Each block's product is then one
+ * in-register broadcast instead of an insert, a conversion, a multiply and
+ * a broadcast: the single dot in L2 7 % faster on Zen 4 (best of 10
+ * alternated, 31.2 -> 33.4 G multiply-adds/s one thread).  Q8_0's 34-byte
+ * blocks need two permutes and a blend, and came out 8 % slower. */
+VNNI_INLINE __m256 vnni_q4_scales8(const unsigned char *b, const float *d)
+{
+	const __m512i idx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					     63, 54, 45, 36, 27, 18, 9, 0);
+	__m512i h = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)b), idx,
+					      _mm512_loadu_si512((const void *)(b + 64)));
+	return _mm256_mul_ps(_mm256_cvtph_ps(_mm512_castsi512_si128(h)), _mm256_loadu_ps(d));
+}
+
+#define SCALE(p, k) _mm256_permutevar8x32_ps(p, _mm256_set1_epi32(k))
+
 /* x->o8 must be there: the table's xq_takes asks kernels.c for it. */
 VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
 {
 	const unsigned char *b = w;
 	__m256 s0 = _mm256_setzero_ps(), s1 = s0;
 	int64_t nb = n / QK, i = 0;
+	for (; i + 8 <= nb; i += 8) {
+		__m256 p = vnni_q4_scales8(b, x->d + i);
+#pragma GCC unroll 4
+		for (int k = 0; k < 8; k += 2, b += 2 * Q4_BYTES) {
+			PREFETCH(b);
+			s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + (i + k) * QK, x->o8 + (i + k) * 8), SCALE(p, k), s0);
+			s1 = _mm256_fmadd_ps(vnni_q4_block(b + Q4_BYTES, x->q + (i + k + 1) * QK, x->o8 + (i + k + 1) * 8),
+					     SCALE(p, k + 1), s1);
+		}
+	}
 	for (; i + 2 <= nb; i += 2, b += 2 * Q4_BYTES) {
-		PREFETCH(b);
 		s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + i * QK, x->o8 + i * 8),
 				     _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
 		s1 = _mm256_fmadd_ps(vnni_q4_block(b + Q4_BYTES, x->q + (i + 1) * QK, x->o8 + (i + 1) * 8),
@@ -477,6 +505,7 @@ VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n
 				     _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
 	return hsum(_mm256_add_ps(s0, s1));
 }
+#undef SCALE
 
 /* Several weight rows by several rows of x at 8 bits (sequences stepping
  * together, a prompt's positions), each pair computed as vnni_dotq_q8_0 or
