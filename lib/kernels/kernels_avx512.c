@@ -546,12 +546,15 @@ VNNI_INLINE __m512i vnni_wpair(const int Q4, const unsigned char *b, int both)
 						 _mm256_loadu_si256((const __m256i *)(b + Q8_BYTES + 2)), 1)
 			    : _mm512_zextsi256_si512(lo);
 	}
-	__m128i v0 = _mm_loadu_si128((const __m128i *)(b + 2));
-	__m128i v1 = both ? _mm_loadu_si128((const __m128i *)(b + Q4_BYTES + 2)) : _mm_setzero_si128();
-	__m256i v = _mm256_set_m128i(v1, v0);
-	__m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-	t = _mm512_and_si512(t, _mm512_set1_epi8(15)); /* lows 0, lows 1, highs 0, highs 1 */
-	return _mm512_shuffle_i64x2(t, t, _MM_SHUFFLE(3, 1, 2, 0));
+	/* Each block's 16 bytes in two lanes, the second shifted by 4 (as
+	 * vnni_q4_block): lows 0, highs 0, lows 1, highs 1. */
+	const __m512i by = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004,
+					    0x0004000400040004, 0, 0);
+	__m256i v0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
+	__m256i v1 = both ? _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + Q4_BYTES + 2)))
+			  : _mm256_setzero_si256();
+	__m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
+	return _mm512_and_si512(_mm512_srlv_epi16(t, by), _mm512_set1_epi8(15));
 }
 
 VNNI_INLINE void vnni_mk(const int Q4, const int MW, const int MR, const unsigned char *w, size_t rb,
