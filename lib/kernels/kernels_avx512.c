@@ -480,7 +480,11 @@ VNNI_INLINE __m256 vnni_q4_scales8(const unsigned char *b, const float *d)
 	return _mm256_mul_ps(_mm256_cvtph_ps(_mm512_castsi512_si128(h)), _mm256_loadu_ps(d));
 }
 
-#define SCALE(p, k) _mm256_permutevar8x32_ps(p, _mm256_set1_epi32(k))
+/* Lane k of p in every lane. */
+VNNI_INLINE __m256 vnni_lane(__m256 p, int k)
+{
+	return _mm256_permutevar8x32_ps(p, _mm256_set1_epi32(k));
+}
 
 /* x->o8 must be there: the table's xq_takes asks kernels.c for it. */
 VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
@@ -493,9 +497,9 @@ VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n
 #pragma GCC unroll 4
 		for (int k = 0; k < 8; k += 2, b += 2 * Q4_BYTES) {
 			PREFETCH(b);
-			s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + (i + k) * QK, x->o8 + (i + k) * 8), SCALE(p, k), s0);
+			s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + (i + k) * QK, x->o8 + (i + k) * 8), vnni_lane(p, k), s0);
 			s1 = _mm256_fmadd_ps(vnni_q4_block(b + Q4_BYTES, x->q + (i + k + 1) * QK, x->o8 + (i + k + 1) * 8),
-					     SCALE(p, k + 1), s1);
+					     vnni_lane(p, k + 1), s1);
 		}
 	}
 	for (; i + 2 <= nb; i += 2, b += 2 * Q4_BYTES) {
@@ -509,7 +513,6 @@ VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n
 				     _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
 	return hsum(_mm256_add_ps(s0, s1));
 }
-#undef SCALE
 
 /* Several weight rows by several rows of x at 8 bits (sequences stepping
  * together, a prompt's positions), each pair computed as vnni_dotq_q8_0 or

@@ -623,12 +623,13 @@ static void test_vectors(void)
  * a set has dots of several rows at once for any number of rows, so does
  * every row of a larger batch (cl_kernels_alone: q8_0 with AVX-512 VNNI, a
  * prompt's rows included), checked up to 19 rows (three steps of six and
- * one). */
+ * one), on rows of 11 blocks (Q4_0's single dot: a group of eight, a pair,
+ * and an odd last block). */
 static void test_small_batch(void)
 {
 	static const enum cl_dtype types[] = {CL_DTYPE_F32, CL_DTYPE_F16, CL_DTYPE_BF16, CL_DTYPE_Q8_0,
 					      CL_DTYPE_Q4_0};
-	enum { NMAX = 19, COLS = 288, ROWS = 37 };
+	enum { NMAX = 19, COLS = 352, ROWS = 37 };
 	struct cl_pool *pool = cl_pool_new(2);
 	for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
 		int64_t rows = ROWS, cols = COLS;
