@@ -13,7 +13,7 @@ static void usage(int code)
 	fprintf(code ? stderr : stdout,
 		"usage: %s [-m DIR] [--last] [--ctx N] [--threads N] [--batch N] [--quantize TYPE]\n"
 		"       [--dtype f32|f16|bf16] [--kv-type f32|f16] [--layers A:B | --head]\n"
-		"       [--tap L,M,...|all FILE] [--attn FILE] [--stats] [--progress]\n"
+		"       [--tap L,M,...|all FILE] [--attn FILE] [--stats] [--warmup] [--progress]\n"
 		"A stream of input embeddings on standard input to a stream of logits on\n"
 		"standard output: one vector of vocab_size per position, written as soon as\n"
 		"its position is computed.  A record's position is authoritative: one earlier\n"
@@ -44,6 +44,9 @@ static void usage(int code)
 		"                  of context width per query position, layer and head\n"
 		"  --stats         at exit, report on standard error: positions, compute seconds\n"
 		"                  and ms per position, weight bytes, parameters, peak RSS\n"
+		"  --warmup        after loading, one pass for a position of zeros, not counted\n"
+		"                  by --stats (the first pass reads every weight for the first\n"
+		"                  time, which can cost several passes)\n"
 		"  --progress      show loading progress (default: when standard error is a terminal)\n"
 		"  -h, --help      this help\n",
 		prog);
@@ -245,7 +248,7 @@ static void print_stats(void)
 int main(int argc, char **argv)
 {
 	const char *dir = NULL;
-	int last = 0, stats = 0, i, layers_given = 0, head = 0;
+	int last = 0, stats = 0, warmup = 0, i, layers_given = 0, head = 0;
 	const char *tap_list = NULL, *tap_file = NULL, *attn_file = NULL;
 	long ctx_opt = 0, batch = CL_BATCH_MAX;
 	enum cl_dtype dtype = CL_DTYPE_F32;
@@ -263,6 +266,8 @@ int main(int argc, char **argv)
 			last = 1;
 		else if (strcmp(a, "--stats") == 0)
 			stats = 1;
+		else if (strcmp(a, "--warmup") == 0)
+			warmup = 1;
 		else if (strcmp(a, "--progress") == 0)
 			opts.progress = 1;
 		else if ((v = opt_arg(argc, argv, &i, "--ctx")))
@@ -326,6 +331,8 @@ int main(int argc, char **argv)
 	if (st)
 		die_status(st);
 	mi = cl_model_info(model);
+	if (warmup && (st = cl_model_warm(model)))
+		die_status(st);
 	int hidden_out = mi->layer_to < mi->n_layers;
 	if (hidden_out && last)
 		die(EXIT_USAGE, "--last goes with the stage that ends at the logits; a stage before writes every position");

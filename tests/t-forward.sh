@@ -233,6 +233,14 @@ if "$(dirname "$0")/../scripts/make-checkpoint" -q --family llama --hidden 1024 
 	name="--stats counts the layers' parameters apart from the embeddings and lm_head"
 	lp=$(cl-forward -m "$W" --last --stats <"$TMP/b200.cls" 2>&1 >/dev/null | sed -n 's/.* layer_params=\([0-9]*\) .*/\1/p')
 	[ "${lp:-}" = $((2 * 1024 + 4 * 1024 * 1024 + 3 * 1024 * 64)) ] && ok "$name" || not_ok "$name" "layer_params=${lp:-?}"
+	# The warm-up pass runs in a cache of its own: the same logits, bit for
+	# bit, and --stats counts only the input's positions.
+	name="--warmup leaves the logits as they are and out of --stats"
+	cl-forward -m "$W" --batch 7 <"$TMP/b200.cls" >"$TMP/nowarm.cls" 2>"$TMP/nowarm.err"
+	p=$(cl-forward -m "$W" --batch 7 --warmup --stats <"$TMP/b200.cls" 2>&1 >"$TMP/warm.cls" |
+		sed -n 's/.* positions=\([0-9]*\) batches=\([0-9]*\) .*/\1 \2/p')
+	cmp -s "$TMP/nowarm.cls" "$TMP/warm.cls" && [ "${p:-}" = "200 29" ] && ok "$name" ||
+		not_ok "$name" "positions, batches: ${p:-?}" "$(cmp "$TMP/nowarm.cls" "$TMP/warm.cls" 2>&1)"
 else
 	not_ok "$name" "could not make the checkpoint or its embeddings"
 fi
