@@ -1067,7 +1067,9 @@ int main(int argc, char **argv)
 		dir = cl_default_model();
 	model_name = strrchr(dir, '/') && strrchr(dir, '/')[1] ? strrchr(dir, '/') + 1 : dir;
 
-	if (cl_tokenizer_load(dir, &tok) || cl_model_load(dir, &opts, &model))
+	/* One pass before listening, so the first request does not pay for
+	 * the first reading of every weight. */
+	if (cl_tokenizer_load(dir, &tok) || cl_model_load(dir, &opts, &model) || cl_model_warm(model))
 		die(EXIT_DATA, "%s", cl_errmsg());
 	const struct cl_model_info *mi = cl_model_info(model);
 	if (ctx_opt > mi->max_pos)
