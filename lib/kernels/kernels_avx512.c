@@ -417,9 +417,9 @@ AVX512 static void avx512_gemm(int64_t ni, int64_t nr, int64_t kc, const float *
 	}
 }
 
-/* The 8-bit dots with VNNI, at 256 bits (the width Zen 4 runs at full rate):
- * vpdpbusd sums four products of |w| and x with w's sign into each 32-bit
- * lane, where AVX2 needs maddubs, then madd. */
+/* The 8-bit dots with VNNI: vpdpbusd sums four products of unsigned and
+ * signed bytes into each 32-bit lane, where AVX2 needs maddubs, then madd.
+ * Q8_0's single dot runs at 256 bits, and takes |w| and x with w's sign. */
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define VNNI_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"), always_inline)) \
 	static inline
@@ -430,20 +430,6 @@ VNNI_INLINE __m256 vnni_q8_block(const unsigned char *b, const int8_t *xq)
 	__m256i x = _mm256_loadu_si256((const __m256i *)xq);
 	return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w),
 						      _mm256_sign_epi8(x, w)));
-}
-
-/* Σ (q - 8)·x over a block in 8 lanes: the nibbles unsigned, each lane
- * started at -8 times its four x (xq->o8), so the offset is exact.  The 16
- * bytes are loaded into both halves at once and the high half shifted by 4
- * (one shift of 16-bit lanes by counts 0 and 4, where a shift and an insert
- * took two operations: 13 % faster alone on Zen 4). */
-VNNI_INLINE __m256 vnni_q4_block(const unsigned char *b, const int8_t *xq, const int32_t *o8)
-{
-	const __m256i by = _mm256_set_epi64x(0x0004000400040004, 0x0004000400040004, 0, 0);
-	__m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
-	__m256i w = _mm256_and_si256(_mm256_srlv_epi16(v, by), _mm256_set1_epi8(15));
-	return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)o8), w,
-						      _mm256_loadu_si256((const __m256i *)xq)));
 }
 
 VNNI static float vnni_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t n)
@@ -464,7 +450,7 @@ VNNI static float vnni_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t n
 }
 
 /* The scale products of Q4_0 blocks i .. i + 7 (w's scale times x's d, the
- * products the loop below makes one by one), in a register: the eight f16
+ * products the single dot's tail makes one by one), in a register: the eight f16
  * scales, 18 bytes apart, gathered from two loads by one permute, then
  * converted and multiplied at once.  Each block's product is then one
  * in-register broadcast instead of an insert, a conversion, a multiply and
@@ -478,40 +464,6 @@ VNNI_INLINE __m256 vnni_q4_scales8(const unsigned char *b, const float *d)
 	__m512i h = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)b), idx,
 					      _mm512_loadu_si512((const void *)(b + 64)));
 	return _mm256_mul_ps(_mm256_cvtph_ps(_mm512_castsi512_si128(h)), _mm256_loadu_ps(d));
-}
-
-/* Lane k of p in every lane. */
-VNNI_INLINE __m256 vnni_lane(__m256 p, int k)
-{
-	return _mm256_permutevar8x32_ps(p, _mm256_set1_epi32(k));
-}
-
-/* x->o8 must be there: the table's xq_takes asks kernels.c for it. */
-VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
-{
-	const unsigned char *b = w;
-	__m256 s0 = _mm256_setzero_ps(), s1 = s0;
-	int64_t nb = n / QK, i = 0;
-	for (; i + 8 <= nb; i += 8) {
-		__m256 p = vnni_q4_scales8(b, x->d + i);
-#pragma GCC unroll 4
-		for (int k = 0; k < 8; k += 2, b += 2 * Q4_BYTES) {
-			PREFETCH(b);
-			s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + (i + k) * QK, x->o8 + (i + k) * 8), vnni_lane(p, k), s0);
-			s1 = _mm256_fmadd_ps(vnni_q4_block(b + Q4_BYTES, x->q + (i + k + 1) * QK, x->o8 + (i + k + 1) * 8),
-					     vnni_lane(p, k + 1), s1);
-		}
-	}
-	for (; i + 2 <= nb; i += 2, b += 2 * Q4_BYTES) {
-		s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + i * QK, x->o8 + i * 8),
-				     _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
-		s1 = _mm256_fmadd_ps(vnni_q4_block(b + Q4_BYTES, x->q + (i + 1) * QK, x->o8 + (i + 1) * 8),
-				     _mm256_set1_ps(load_scale(b + Q4_BYTES) * x->d[i + 1]), s1);
-	}
-	if (i < nb)
-		s0 = _mm256_fmadd_ps(vnni_q4_block(b, x->q + i * QK, x->o8 + i * 8),
-				     _mm256_set1_ps(load_scale(b) * x->d[i]), s0);
-	return hsum(_mm256_add_ps(s0, s1));
 }
 
 /* Several weight rows by several rows of x at 8 bits (sequences stepping
@@ -549,8 +501,10 @@ VNNI_INLINE __m512i vnni_wpair(const int Q4, const unsigned char *b, int both)
 						 _mm256_loadu_si256((const __m256i *)(b + Q8_BYTES + 2)), 1)
 			    : _mm512_zextsi256_si512(lo);
 	}
-	/* Each block's 16 bytes in two lanes, the second shifted by 4 (as
-	 * vnni_q4_block): lows 0, highs 0, lows 1, highs 1. */
+	/* Each block's 16 bytes loaded into two lanes at once, the second
+	 * shifted by 4 (one shift of 16-bit lanes by counts 0 and 4, where a
+	 * shift and an insert took two operations: 13 % faster alone on Zen
+	 * 4): lows 0, highs 0, lows 1, highs 1. */
 	const __m512i by = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004,
 					    0x0004000400040004, 0, 0);
 	__m256i v0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
@@ -558,6 +512,53 @@ VNNI_INLINE __m512i vnni_wpair(const int Q4, const unsigned char *b, int both)
 			  : _mm256_setzero_si256();
 	__m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(v0), v1, 1);
 	return _mm512_and_si512(_mm512_srlv_epi16(t, by), _mm512_set1_epi8(15));
+}
+
+/* Q4_0's single dot, a block pair to a zmm as the rows kernel holds it: the
+ * low half is block i (s0 of a dot at 256 bits), the high half block i + 1
+ * (s1), each lane started at -8 times its four x (xq->o8), so the offset is
+ * exact; so it gives the bits of every row of vnni_dotq_rows_q4_0.  At 512
+ * bits it does in one operation what two did at 256: on Zen 5, whose pipes
+ * are 512 bits wide, 11 % faster alone in L2 (21.0-21.5 -> 23.3-23.6 GB/s of
+ * weights, one thread; TinyLlama Q4_0 generation 5 % faster), where on Zen 4
+ * the two widths cost the same.  (Two accumulators, pairs alternating, were
+ * 25 % faster alone, but would change the order of the additions that the
+ * rows kernel must follow with one accumulator per output.)  x->o8 must be
+ * there: the table's xq_takes asks kernels.c for it. */
+VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
+{
+	const unsigned char *b = w;
+	const __m512i half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	__m512 acc = _mm512_setzero_ps();
+	int64_t nb = n / QK, i = 0;
+	for (; i + 8 <= nb; i += 8) {
+		__m512 p = _mm512_castps256_ps512(vnni_q4_scales8(b, x->d + i));
+#pragma GCC unroll 4
+		for (int k = 0; k < 8; k += 2, b += 2 * Q4_BYTES) {
+			PREFETCH(b);
+			__m512i v = _mm512_dpbusd_epi32(_mm512_loadu_si512((const void *)(x->o8 + (i + k) * 8)),
+							vnni_wpair(1, b, 1),
+							_mm512_loadu_si512((const void *)(x->q + (i + k) * QK)));
+			/* Lanes k and k + 1 of the scale products, in the halves. */
+			__m512 d = _mm512_permutexvar_ps(_mm512_add_epi32(half, _mm512_set1_epi32(k)), p);
+			acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), d, acc);
+		}
+	}
+	for (; i + 2 <= nb; i += 2, b += 2 * Q4_BYTES) {
+		__m512i v = _mm512_dpbusd_epi32(_mm512_loadu_si512((const void *)(x->o8 + i * 8)), vnni_wpair(1, b, 1),
+						_mm512_loadu_si512((const void *)(x->q + i * QK)));
+		acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v),
+				      vnni_pair(load_scale(b) * x->d[i], load_scale(b + Q4_BYTES) * x->d[i + 1]), acc);
+	}
+	if (i < nb) {
+		__m512i v = _mm512_dpbusd_epi32(
+			_mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(x->o8 + i * 8))), vnni_wpair(1, b, 0),
+			_mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(x->q + i * QK))));
+		acc = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_set1_ps(load_scale(b) * x->d[i]), acc, 0x00ff);
+	}
+	__m256 lo = _mm512_castps512_ps256(acc);
+	__m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+	return hsum(_mm256_add_ps(lo, hi));
 }
 
 VNNI_INLINE void vnni_mk(const int Q4, const int MW, const int MR, const unsigned char *w, size_t rb,
