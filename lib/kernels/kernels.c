@@ -812,9 +812,9 @@ static void matmul_p_task(void *arg, int ith, int nth)
 				}
 				k->pack(t, PTILE_K, kc, pk + q * PTILE_K);
 			}
-			for (int64_t q = 0; q < nr; q += PANEL)
-				k->gemm_p(n, nr - q < PANEL ? nr - q : PANEL, kc, j->x + k0, cols,
-					  pk + q * PTILE_K, j->y + r0 + q, rows);
+			for (int64_t q = 0, step = k->panels * PANEL; q < nr; q += step)
+				k->gemm_p(n, nr - q < step ? nr - q : step, kc, j->x + k0, cols, pk + q * PTILE_K,
+					  PANEL * PTILE_K, j->y + r0 + q, rows);
 		}
 	}
 }

@@ -522,7 +522,7 @@ AVX2_INLINE void transpose8(__m256 v[8])
 	}
 }
 
-AVX2 static void avx2_pack(const float *t, int64_t ldt, int64_t kc, float *p)
+AVX2 void cl_avx2_pack(const float *t, int64_t ldt, int64_t kc, float *p)
 {
 	int64_t k = 0;
 	for (; k + 8 <= kc; k += 8)
@@ -554,8 +554,7 @@ AVX2 static void avx2_pack(const float *t, int64_t ldt, int64_t kc, float *p)
  * moving the registers into running sums every MP_K steps keeps it as
  * close to the reference (stories260K logits: max |d| 6.2e-6, against
  * 1.9e-5 with whole 256-column blocks; the dot products: 5.7e-6) at no
- * cost measured. */
-#define MP_K 16
+ * cost measured (MP_K, kernels_avx2.h). */
 #define NW (PANEL / 8) /* vectors of weights per step */
 #define MI_MAX 6       /* rows of x per call */
 
@@ -609,7 +608,7 @@ AVX2_INLINE void avx2_mp(const int MI, int64_t nr, int64_t kc, const float *x, i
 }
 
 AVX2 static void avx2_gemm_p(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx,
-			     const float *p, float *y, int64_t ldy)
+			     const float *p, int64_t ldp, float *y, int64_t ldy)
 {
 	int64_t i = 0;
 	for (; i + MI_MAX <= ni; i += MI_MAX)
@@ -632,7 +631,8 @@ const struct cl_kern cl_kern_avx2 = {
 		    [CL_DTYPE_Q3_K] = cl_avx2_row_q3_k, [CL_DTYPE_Q4_K] = cl_avx2_row_q4_k,
 		    [CL_DTYPE_Q6_K] = cl_avx2_row_q6_k},
 	.gemm = avx2_gemm,
-	.pack = avx2_pack,
+	.pack = cl_avx2_pack,
+	.panels = 1,
 	.gemm_p = avx2_gemm_p,
 	.dot_f32 = avx2_dot_f32,
 	.axpy_f32 = avx2_axpy_f32,

@@ -18,6 +18,11 @@
  * core; 2048 and 4096 were close).  A prefetch past the end of the matrix is
  * harmless: it never faults. */
 #define PF_DIST 4096
+
+/* The packed products (gemm_p) add their registers into running sums every
+ * MP_K steps of k, so that over a long k they round about as little as the
+ * dot products do (kernels_avx2.c, avx2_mp). */
+#define MP_K 16
 #define PREFETCH(p) _mm_prefetch((const char *)(p) + PF_DIST, _MM_HINT_T0)
 
 /* mask(n): the first n of 8 lanes set, for the tail of a row. */

@@ -417,6 +417,89 @@ AVX512 static void avx512_gemm(int64_t ni, int64_t nr, int64_t kc, const float *
 	}
 }
 
+/* MI rows of x against NP packed panels of 16 weight rows each
+ * (cl_avx2_pack's layout: one zmm of a panel a step of k): MI·NP
+ * accumulators, each step NP loads of the panels and MI broadcasts of x
+ * (from memory) for MI·NP FMAs; the registers go into running sums every
+ * MP_K steps, as avx2_mp's do.  Two panels by six rows of x: 8 loads for 12
+ * FMAs, where one panel by twelve rows took 13 (Zen 5 takes two 512-bit
+ * loads a cycle and two FMAs).  The panels (kc = 256: 16 KiB each) stay in
+ * L1 while every row of x runs against them, where avx512_gemm's
+ * dot-product tiles read their converted rows (196 KiB) from L2. */
+#define MI5 6 /* rows of x a call: with 2 panels, 24 of the 32 registers hold sums */
+
+AVX512_INLINE void avx512_mp(const int NP, const int MI, int64_t nr, int64_t kc, const float *x, int64_t ldx,
+			     const float *p, int64_t ldp, float *y, int64_t ldy)
+{
+	__m512 sum[MI5][2];
+#pragma GCC unroll 6
+	for (int i = 0; i < MI; i++)
+#pragma GCC unroll 2
+		for (int q = 0; q < NP; q++)
+			sum[i][q] = _mm512_setzero_ps();
+	for (int64_t k0 = 0; k0 < kc; k0 += MP_K) {
+		int64_t k1 = kc - k0 < MP_K ? kc : k0 + MP_K;
+		__m512 acc[MI5][2];
+#pragma GCC unroll 6
+		for (int i = 0; i < MI; i++)
+#pragma GCC unroll 2
+			for (int q = 0; q < NP; q++)
+				acc[i][q] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+		for (int64_t k = k0; k < k1; k++) {
+			__m512 w[2];
+#pragma GCC unroll 2
+			for (int q = 0; q < NP; q++)
+				w[q] = _mm512_loadu_ps(p + q * ldp + k * PANEL);
+#pragma GCC unroll 6
+			for (int i = 0; i < MI; i++) {
+				__m512 xv = _mm512_set1_ps(x[i * ldx + k]);
+#pragma GCC unroll 2
+				for (int q = 0; q < NP; q++)
+					acc[i][q] = _mm512_fmadd_ps(xv, w[q], acc[i][q]);
+			}
+		}
+#pragma GCC unroll 6
+		for (int i = 0; i < MI; i++)
+#pragma GCC unroll 2
+			for (int q = 0; q < NP; q++)
+				sum[i][q] = _mm512_add_ps(sum[i][q], acc[i][q]);
+	}
+#pragma GCC unroll 2
+	for (int q = 0; q < NP; q++) {
+		int64_t nq = nr - q * PANEL;
+		__mmask16 m = mask16(nq > PANEL ? PANEL : nq);
+#pragma GCC unroll 6
+		for (int i = 0; i < MI; i++) {
+			float *yi = y + i * ldy + q * PANEL;
+			_mm512_mask_storeu_ps(yi, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, yi), sum[i][q]));
+		}
+	}
+}
+
+AVX512_INLINE void avx512_mp_rows(const int NP, int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx,
+				  const float *p, int64_t ldp, float *y, int64_t ldy)
+{
+	int64_t i = 0;
+	for (; i + MI5 <= ni; i += MI5)
+		avx512_mp(NP, MI5, nr, kc, x + i * ldx, ldx, p, ldp, y + i * ldy, ldy);
+#define MP_CASE(R) case R: avx512_mp(NP, R, nr, kc, x + i * ldx, ldx, p, ldp, y + i * ldy, ldy); break;
+	switch (ni - i) {
+	MP_CASE(5) MP_CASE(4) MP_CASE(3) MP_CASE(2) MP_CASE(1)
+	}
+#undef MP_CASE
+}
+
+/* nr <= 2 panels: a second panel only where it has rows. */
+AVX512 static void avx512_gemm_p(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx, const float *p,
+				 int64_t ldp, float *y, int64_t ldy)
+{
+	if (nr > PANEL)
+		avx512_mp_rows(2, ni, nr, kc, x, ldx, p, ldp, y, ldy);
+	else
+		avx512_mp_rows(1, ni, nr, kc, x, ldx, p, ldp, y, ldy);
+}
+
 /* The 8-bit dots with VNNI: vpdpbusd sums four products of unsigned and
  * signed bytes into each 32-bit lane, where AVX2 needs maddubs, then madd.
  * Q8_0's single dot runs at 256 bits, and takes |w| and x with w's sign. */
@@ -671,7 +754,8 @@ VNNI static void vnni_dotq_rows_q4_0(const void *w, size_t rb, int64_t nw, const
 			    [CL_DTYPE_Q3_K] = cl_avx2_row_q3_k, [CL_DTYPE_Q4_K] = cl_avx2_row_q4_k,           \
 			    [CL_DTYPE_Q6_K] = cl_avx2_row_q6_k},                                              \
 		.dot_rows = {avx512_rows_f32, avx512_rows_f16, avx512_rows_bf16},                               \
-		.gemm = avx512_gemm, .dot_f32 = avx512_dot_f32, .axpy_f32 = avx512_axpy_f32,                     \
+		.gemm = avx512_gemm, .pack = cl_avx2_pack, .gemm_p = avx512_gemm_p, .panels = 2,                \
+		.dot_f32 = avx512_dot_f32, .axpy_f32 = avx512_axpy_f32,                                         \
 		.quant_x = cl_avx2_quant_x,                                                                     \
 		.dotq = {[CL_DTYPE_Q8_0] = dq8, [CL_DTYPE_Q4_0] = dq4, [CL_DTYPE_Q4_1] = cl_avx2_dotq_q4_1,      \
 			 [CL_DTYPE_Q5_0] = cl_avx2_dotq_q5_0, [CL_DTYPE_Q5_1] = cl_avx2_dotq_q5_1,               \

@@ -62,10 +62,12 @@ struct cl_kern {
 	 * k-major, PANEL rows at a time, which lets the inner loop broadcast x
 	 * and keep whole rows of y in registers.  pack: rows t[r·ldt + k]
 	 * (r < PANEL, k < kc) to p[k·PANEL + r].  gemm_p: y[i·ldy + r] +=
-	 * Σ_{k<kc} x[i·ldx + k]·p[k·PANEL + r], i < ni, r < nr <= PANEL. */
+	 * Σ_{k<kc} x[i·ldx + k]·P_{r/PANEL}[k·PANEL + r % PANEL], i < ni,
+	 * r < nr <= panels·PANEL, where panel q is P_q = p + q·ldp. */
 	void (*pack)(const float *t, int64_t ldt, int64_t kc, float *p);
 	void (*gemm_p)(int64_t ni, int64_t nr, int64_t kc, const float *x, int64_t ldx, const float *p,
-		       float *y, int64_t ldy);
+		       int64_t ldp, float *y, int64_t ldy);
+	int panels; /* panels a gemm_p call takes */
 	float (*dot_f32)(const float *a, const float *b, int64_t n);
 	void (*axpy_f32)(float *y, float a, const float *x, int64_t n);
 	/* Optional (NULL: the f32 path): x quantized as struct cl_xq, and the
@@ -115,6 +117,9 @@ float cl_avx2_dotq_q8_0(const void *w, const struct cl_xq *x, int64_t cols);
 float cl_avx2_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t cols);
 void cl_avx2_quant_q8_0(const float *x, int64_t n, unsigned char *out);
 void cl_avx2_quant_q4_0(const float *x, int64_t n, unsigned char *out);
+/* The packing of panels for gemm_p (a transpose, the same layout whatever
+ * the width of the kernel that reads it). */
+void cl_avx2_pack(const float *t, int64_t ldt, int64_t kc, float *p);
 /* kernels_avx2_gguf.c: the GGUF-only types' dots with x at 8 bits (every
  * sub-block of 32 or 16 lies in one block of x) and their rows as f32; the
  * AVX-512 tables take them too. */
