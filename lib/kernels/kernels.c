@@ -12,8 +12,9 @@
  * multiplies by n vectors at once: a tile of weight rows is converted to f32
  * once into a buffer on the thread's stack and used for all n rows of x, so
  * the cost of converting F16 or unpacking Q4_0 is shared by the batch and the
- * loop runs near the FMA rate (AVX2 packs the tile k-major in panels of 16
- * rows, matmul_p_task; the other kernel sets take it as rows, matmul_task).
+ * loop runs near the FMA rate (AVX2 and AVX-512 pack the tile k-major in
+ * panels of 16 rows, matmul_p_task; the plain-C and NEON sets take it as
+ * rows, matmul_task).
  *
  * Block types (ggml's Q8_0 and Q4_0): blocks of 32 elements, each an f16
  * scale d then the quants; Q8_0 x = q·d with q an int8, Q4_0 x = (q - 8)·d with
@@ -775,13 +776,13 @@ static void matmul_task(void *arg, int ith, int nth)
 	}
 }
 
-/* The same product where the kernels pack (AVX2; the others run the tiles
- * above): a claim is PTILE_R rows; for each block of PTILE_K columns its
+/* The same product where the kernels pack (AVX2, AVX-512; the others run
+ * the tiles above): a claim is PTILE_R rows; for each block of PTILE_K columns its
  * rows are converted to f32 (t) and packed k-major, PANEL rows to a panel
  * (64 KiB in all, on the stack), then every row of x runs against each
  * panel while the panel sits in L1.  The inner loop broadcasts one x into
- * 16 weights held in two registers, so 16 outputs of each of 6 rows of x
- * accumulate in registers.  Each weight is still converted once per call.
+ * 16 weights held in two registers (AVX-512: 32 in two, from two panels a
+ * call), so 16 outputs of each of 6 rows of x accumulate in registers.  Each weight is still converted once per call.
  * In L1, one thread, on Zen 3: 80 % of the FMA probe, the tiles 72 %; a
  * whole prompt on this shared machine moves by more than that from run to
  * run (kernels_avx2.c, avx2_mp). */
