@@ -777,13 +777,13 @@ static void matmul_task(void *arg, int ith, int nth)
 }
 
 /* The same product where the kernels pack (AVX2, AVX-512; the others run
- * the tiles above): a claim is PTILE_R rows; for each block of PTILE_K columns its
- * rows are converted to f32 (t) and packed k-major, PANEL rows to a panel
+ * the tiles above): a claim is PTILE_R rows; for each block of PTILE_K
+ * columns its rows are converted to f32 (t) and packed k-major, PANEL rows to a panel
  * (64 KiB in all, on the stack), then every row of x runs against each
  * panel while the panel sits in L1.  The inner loop broadcasts one x into
  * 16 weights held in two registers (AVX-512: 32 in two, from two panels a
- * call), so 16 outputs of each of 6 rows of x accumulate in registers.  Each weight is still converted once per call.
- * In L1, one thread, on Zen 3: 80 % of the FMA probe, the tiles 72 %; a
+ * call), so 16 outputs of each of 6 rows of x accumulate in registers.
+ * Each weight is still converted once per call.  In L1, one thread, on Zen 3: 80 % of the FMA probe, the tiles 72 %; a
  * whole prompt on this shared machine moves by more than that from run to
  * run (kernels_avx2.c, avx2_mp). */
 #define PTILE_R (4 * PANEL)
