@@ -160,7 +160,7 @@ AVX512 static float avx512_dot_bf16(const void *w, const float *x, int64_t n)
 /* One weight row by MR rows of x, each pair summed exactly as dot_w sums it
  * alone (its four sums, in the same order), so that every row of a small
  * batch gets the bits it gets alone; each weight vector, once converted,
- * serves MR rows of x from registers.  kernels.c gives it batches of 2 to 4
+ * serves MR rows of x from registers.  matmul.c gives it batches of 2 to 4
  * rows (sequences stepping together): there it beats a dot per pair (Zen 4,
  * 2 threads, 2048 x 2048: f16 2 rows 58 GMAC/s against 45, 4 rows 41
  * against 36, f32 4 rows 32 against 23); from 8 rows the tiles are faster,
@@ -607,7 +607,7 @@ VNNI_INLINE __m512i vnni_wpair(const int Q4, const unsigned char *b, int both)
  * the two widths cost the same.  (Two accumulators, pairs alternating, were
  * 25 % faster alone, but would change the order of the additions that the
  * rows kernel must follow with one accumulator per output.)  x->o8 must be
- * there: the table's xq_takes asks kernels.c for it. */
+ * there: the table's xq_takes asks matmul.c for it. */
 VNNI static float vnni_dotq_q4_0(const void *w, const struct cl_xq *x, int64_t n)
 {
 	const unsigned char *b = w;

@@ -97,6 +97,8 @@ void cl_dequant_c(enum cl_dtype t, const void *row, int64_t k0, int64_t kc, floa
  * the running set's row_f32 and summing with its dot_f32: the dot of every
  * type a set has no dot of its own for (kernels.c). */
 float cl_dot_blocks(enum cl_dtype t, const void *w, const float *x, int64_t cols);
+/* The kernel set in use (chosen at the first call: cpuid, CL_KERNELS). */
+const struct cl_kern *cl_kern(void);
 /* struct cl_xq from x in plain C (n a multiple of 32); q rounds half away
  * from zero. */
 void cl_quant_x_c(const float *x, int64_t n, int8_t *q, float *d, float *s);
