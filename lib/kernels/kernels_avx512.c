@@ -160,11 +160,13 @@ AVX512 static float avx512_dot_bf16(const void *w, const float *x, int64_t n)
 /* One weight row by MR rows of x, each pair summed exactly as dot_w sums it
  * alone (its four sums, in the same order), so that every row of a small
  * batch gets the bits it gets alone; each weight vector, once converted,
- * serves MR rows of x from registers.  matmul.c gives it batches of 2 to 4
- * rows (sequences stepping together): there it beats a dot per pair (Zen 4,
- * 2 threads, 2048 x 2048: f16 2 rows 58 GMAC/s against 45, 4 rows 41
- * against 36, f32 4 rows 32 against 23); from 8 rows the tiles are faster,
- * their x rows reused from L1 where these stream them from L2.  (Two sums a
+ * serves MR rows of x from registers.  matmul.c gives it batches of 2 to 8
+ * rows (sequences stepping together, .dot_rows_max below): there it beats a
+ * dot per pair (Zen 4, 2 threads, 2048 x 2048: f16 2 rows 58 GMAC/s against
+ * 45, 4 rows 41 against 36, f32 4 rows 32 against 23), and on Zen 5 the
+ * packed product up to 8 rows (matmul.c); on Zen 4 the tiles of the time
+ * were faster from 8 rows, their x rows reused from L1 where these stream
+ * them from L2.  (Two sums a
  * pair and two weight rows a step did 4 rows faster, f16 51 GMAC/s, but
  * one row alone 10 % slower on one thread.) */
 #define MR_F 4 /* 16 sums and 4 weight vectors; x comes from memory */
@@ -753,7 +755,7 @@ VNNI static void vnni_dotq_rows_q4_0(const void *w, size_t rb, int64_t nw, const
 			    [CL_DTYPE_Q5_1] = cl_avx2_row_q5_1, [CL_DTYPE_Q2_K] = cl_avx2_row_q2_k,           \
 			    [CL_DTYPE_Q3_K] = cl_avx2_row_q3_k, [CL_DTYPE_Q4_K] = cl_avx2_row_q4_k,           \
 			    [CL_DTYPE_Q6_K] = cl_avx2_row_q6_k},                                              \
-		.dot_rows = {avx512_rows_f32, avx512_rows_f16, avx512_rows_bf16},                               \
+		.dot_rows = {avx512_rows_f32, avx512_rows_f16, avx512_rows_bf16}, .dot_rows_max = 8,            \
 		.gemm = avx512_gemm, .pack = cl_avx2_pack, .gemm_p = avx512_gemm_p, .panels = 2,                \
 		.dot_f32 = avx512_dot_f32, .axpy_f32 = avx512_axpy_f32,                                         \
 		.quant_x = cl_avx2_quant_x,                                                                     \

@@ -52,6 +52,9 @@ struct cl_kern {
 	 * several x (sequences stepping together). */
 	void (*dot_rows[CL_DTYPE_COUNT])(const void *w, size_t row_bytes, int64_t nw, const float *x, int64_t n,
 					 int64_t cols, float *y, int64_t ldy);
+	/* Rows of x up to which dot_rows run instead of the tiles (0: as many
+	 * as the plain dots, matmul.c's MV_MULTI). */
+	int dot_rows_max;
 	/* Elements k0..k0+kc-1 of one weight row as f32 (k0 a multiple of 32). */
 	void (*row_f32[CL_DTYPE_COUNT])(const void *w, int64_t k0, int64_t kc, float *out);
 	/* y[i·ldy + r] += Σ_{k<kc} x[i·ldx + k]·w[r·ldw + k], i < ni, r < nr:

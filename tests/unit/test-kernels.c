@@ -618,8 +618,9 @@ static void test_vectors(void)
 }
 
 /* The rows of a small batch (the sequences of a batch stepping together,
- * 2 to 4 rows) get the bits each gets alone, on every set and type: a
- * sequence decoded beside others generates what it generates alone.  Where
+ * 2 to 4 rows, or to a set's dot_rows_max) get the bits each gets alone, on
+ * every set and type: a sequence decoded beside others generates what it
+ * generates alone.  Where
  * a set has dots of several rows at once for any number of rows, so does
  * every row of a larger batch (cl_kernels_alone: q8_0 with AVX-512 VNNI, a
  * prompt's rows included), checked up to 19 rows (three steps of six and
