@@ -45,16 +45,16 @@ enum cl_status cl_model_own(struct cl_model *m, void *p)
 
 /* A weight matrix multiplied where it is mapped is read whole by the first
  * token: its pages are mapped now, in one call, where the first product
- * would take a page fault every few pages (on the 2-core Zen 5 VM the first
- * TinyLlama Q8_0 token took 0.29-0.42 s, the next ones 27 ms).  Pages of the
- * file not yet in memory are read now instead of then.  Linux 5.14 and
- * later; elsewhere, and where it fails, the faults come as before. */
+ * would take a page fault every few pages (TinyLlama Q8_0 on the 2-core Zen
+ * 5 VM: load and first logits 0.37-0.40 s against 0.41-0.46; the rest of
+ * that first pass's cost is the VM's first touch of each page, which
+ * cl_model_warm takes before a measurement).  Pages of the file not yet in
+ * memory are read now instead of then.  Linux 5.14 and later; elsewhere,
+ * and where it fails, the faults come as before. */
 static void populate(const struct cl_mat *w)
 {
 #ifdef MADV_POPULATE_READ
-	static long page;
-	if (!page)
-		page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+	long page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
 	uintptr_t a = (uintptr_t)w->data & ~(uintptr_t)(page - 1);
 	uintptr_t e = (uintptr_t)w->data + cl_dtype_size(w->dtype, w->cols) * (size_t)w->rows;
 	(void)madvise((void *)a, e - a, MADV_POPULATE_READ);
