@@ -102,7 +102,7 @@ static int64_t dots_max(const struct cl_kern *k, enum cl_dtype t)
  * moved its cache line between the cores at every claim: on a 2-core Zen 5
  * VM, where a line takes 250 ns from one core to the other, that made
  * TinyLlama's Q4_0 generation on 2 threads no faster than on 1 (30 ms a
- * token; 19 ms with shares).  More threads than MV_SHARES share the shares. */
+ * token; 17 ms with shares).  More threads than MV_SHARES share the shares. */
 #define MV_SHARES 64
 
 struct mv_share {
@@ -255,12 +255,12 @@ static int matvec_multi(struct cl_pool *p, struct mm_job *j)
 	mv.rows = 0;
 	/* The shares' ends on multiples of 16 rows, so no two threads write
 	 * one cache line of y. */
-	int64_t rows = j->w->rows;
+	int64_t nrows = j->w->rows;
 	int nth = cl_pool_size(p), ns = nth < MV_SHARES ? nth : MV_SHARES;
 	mv.nshares = ns;
 	for (int s = 0; s < ns; s++) {
-		atomic_init(&mv.share[s].next, rows * s / ns & ~(int64_t)15);
-		mv.share[s].end = s + 1 < ns ? rows * (s + 1) / ns & ~(int64_t)15 : rows;
+		atomic_init(&mv.share[s].next, nrows * s / ns & ~(int64_t)15);
+		mv.share[s].end = s + 1 < ns ? nrows * (s + 1) / ns & ~(int64_t)15 : nrows;
 	}
 	enum cl_dtype t = j->w->dtype;
 	if (takes_xq(j->k, t, j->n, j->w->cols)) {
