@@ -58,12 +58,10 @@ struct mm_job {
 	const struct cl_kern *k;
 	const struct cl_mat *w;
 	const float *x;      /* (n, cols) */
-	const struct cl_xq *xq; /* x quantized, or NULL */
 	float *y;            /* (n, rows) */
 	int64_t n;
 	size_t row_bytes;
-	int64_t chunk;       /* rows claimed at a time */
-	/* Next unclaimed row, alone in its cache line: every claim writes it,
+	/* The tiles' next unclaimed row, alone in its cache line: every claim writes it,
 	 * and a line shared with the fields above would send each thread's
 	 * next read of them to the other core. */
 	_Alignas(64) atomic_llong next; /* (the struct's size rounds up to 64) */
@@ -114,6 +112,7 @@ struct mv_multi {
 	struct mm_job *j;
 	const struct cl_xq *xq; /* (n) x quantized, or NULL */
 	int rows;               /* through the set's dotq_rows (xq) or dot_rows */
+	int64_t chunk;          /* rows claimed at a time */
 	int nshares;
 	struct mv_share share[MV_SHARES];
 };
@@ -132,7 +131,7 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 	const float *x = j->x;
 	const struct cl_xq *xq = mv->xq;
 	float *y = j->y;
-	int64_t rows = j->w->rows, cols = j->w->cols, chunk = j->chunk, n = j->n;
+	int64_t rows = j->w->rows, cols = j->w->cols, chunk = mv->chunk, n = j->n;
 	size_t rb = j->row_bytes;
 	for (int s = 0; s < mv->nshares; s++) {
 		struct mv_share *sh = &mv->share[(ith + s) % mv->nshares];
@@ -254,9 +253,12 @@ static int matvec_multi(struct cl_pool *p, struct mm_job *j)
 	mv.xq = NULL;
 	mv.rows = 0;
 	/* The shares' ends on multiples of 16 rows, so no two threads write
-	 * one cache line of y. */
+	 * one cache line of y; chunks small enough that every thread gets
+	 * several (balance at the end). */
 	int64_t nrows = j->w->rows;
 	int nth = cl_pool_size(p), ns = nth < MV_SHARES ? nth : MV_SHARES;
+	int64_t per = nrows / (8 * nth);
+	mv.chunk = per < 1 ? 1 : per > MATVEC_CHUNK ? MATVEC_CHUNK : per;
 	mv.nshares = ns;
 	for (int s = 0; s < ns; s++) {
 		atomic_init(&mv.share[s].next, nrows * s / ns & ~(int64_t)15);
@@ -375,14 +377,7 @@ void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_
 		.row_bytes = cl_dtype_size(w->dtype, w->cols),
 	};
 	atomic_init(&j.next, 0);
-	if (takes_dots(j.k, w->dtype, n, w->cols)) {
-		/* Small enough chunks that every thread gets several (balance),
-		 * large enough that claiming one is rare. */
-		int64_t per = w->rows / (8 * cl_pool_size(p));
-		j.chunk = per < 1 ? 1 : per > MATVEC_CHUNK ? MATVEC_CHUNK : per;
-		if (matvec_multi(p, &j) == 0)
-			return;
-		atomic_store(&j.next, 0);
-	}
+	if (takes_dots(j.k, w->dtype, n, w->cols) && matvec_multi(p, &j) == 0)
+		return;
 	cl_pool_run(p, j.k->gemm_p ? matmul_p_task : matmul_task, &j);
 }
