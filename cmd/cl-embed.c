@@ -45,6 +45,7 @@ int main(int argc, char **argv)
 	struct cl_model_opts opts;
 	cl_model_opts_init(&opts);
 	opts.threads = 1;
+	opts.pack = 0; /* it looks up embeddings: no products */
 	struct cl_model *m;
 	struct cl_tokenizer *tok = NULL;
 	enum cl_status st = cl_model_load(model, &opts, &m);

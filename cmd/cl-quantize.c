@@ -36,6 +36,7 @@ int main(int argc, char **argv)
 	int i, gguf = 0;
 	cmd_init("cl-quantize");
 	cl_model_opts_init(&opts);
+	opts.pack = 0; /* it saves the weights: no products */
 	opts.progress = isatty(STDERR_FILENO);
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;

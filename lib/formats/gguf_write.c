@@ -381,7 +381,7 @@ static enum cl_status plan_tensors(const struct cl_model *m, struct plan *p)
 		if (!cm) {                                                                           \
 			if ((st = cl_weights_get(m->w, hfname, 2, NULL, &t)))                       \
 				return st;                                                           \
-			sm = (struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1]};               \
+			sm = (struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1], 0};               \
 			cm = &sm;                                                                    \
 			enum cl_dtype wt = m->opts.quantize < 0 ? t.dtype                            \
 								 : cl_mix_type(m->opts.mix, hfname,    \
@@ -399,7 +399,7 @@ static enum cl_status plan_tensors(const struct cl_model *m, struct plan *p)
 	} while (0)
 	if ((st = cl_weights_get(m->w, "model.embed_tokens.weight", 2, NULL, &t)))
 		return st;
-	add_mat(p, "token_embd.weight", &(struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1]}, 0);
+	add_mat(p, "token_embd.weight", &(struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1], 0}, 0);
 	for (int l = 0; l < in->n_layers && !p->nomem; l++) {
 		static const struct {
 			const char *hf, *gg;
@@ -459,12 +459,12 @@ static enum cl_status plan_gpt2(const struct cl_model *m, const cJSON *cfg, cons
 	const char *wte = gpt2_name(m, "wte.weight", nb, sizeof nb);
 	if ((st = cl_weights_get(m->w, wte, 2, NULL, &t)))
 		return st;
-	add_mat(p, "token_embd.weight", &(struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1]}, 0);
+	add_mat(p, "token_embd.weight", &(struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1], 0}, 0);
 	/* A tied head converted at load is listed under wte's name. */
 	const struct cl_mat *head = model_mat(m, wte);
 	if ((st = cl_weights_get(m->w, gpt2_name(m, "wpe.weight", nb, sizeof nb), 2, NULL, &t)))
 		return st;
-	add_mat(p, "position_embd.weight", &(struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1]}, 0);
+	add_mat(p, "position_embd.weight", &(struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1], 0}, 0);
 	static const struct {
 		const char *hf, *gg;
 		int mat;
@@ -487,7 +487,7 @@ static enum cl_status plan_gpt2(const struct cl_model *m, const cJSON *cfg, cons
 				if (!cm) { /* a GGUF source's, stored (out, in) already */
 					if ((st = cl_weights_get(m->w, name, 2, NULL, &t)))
 						return st;
-					sm = (struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1]};
+					sm = (struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1], 0};
 					cm = &sm;
 				}
 				add_mat(p, gg, cm, 0);
@@ -509,7 +509,7 @@ static enum cl_status plan_gpt2(const struct cl_model *m, const cJSON *cfg, cons
 		const struct cl_mat *cm = model_mat(m, "lm_head.weight");
 		if (!cm && (st = cl_weights_get(m->w, "lm_head.weight", 2, NULL, &t)))
 			return st;
-		add_mat(p, "output.weight", cm ? cm : &(struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1]}, 0);
+		add_mat(p, "output.weight", cm ? cm : &(struct cl_mat){t.data, t.dtype, t.shape[0], t.shape[1], 0}, 0);
 	}
 	return p->nomem ? cl_error(CL_ERR_NOMEM, "out of memory") : CL_OK;
 }

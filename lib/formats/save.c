@@ -101,7 +101,7 @@ static void plan_source(void *arg, const char *name, const struct cl_tensor *t)
 			return;
 		}
 	if (is_block(t->dtype)) { /* from an earlier cl-quantize: as it came */
-		struct cl_mat mat = {t->data, t->dtype, t->shape[0], t->shape[1]};
+		struct cl_mat mat = {t->data, t->dtype, t->shape[0], t->shape[1], 0};
 		from_mat(o, t->name, &mat);
 		return;
 	}

@@ -89,6 +89,10 @@ void cl_matmul_ref(const struct cl_mat *w, const float *x, int64_t n, float *y)
 
 void cl_mat_row(const struct cl_mat *w, int64_t r, float *out)
 {
+	if (w->packed) {
+		cl_packed_row(w, r, out);
+		return;
+	}
 	const unsigned char *row = mat_rowp(w, r);
 	switch (w->dtype) {
 	case CL_DTYPE_F32:

@@ -25,12 +25,29 @@ int cl_pool_size(const struct cl_pool *p);
 void cl_pool_run(struct cl_pool *p, void (*fn)(void *arg, int ith, int nth), void *arg);
 
 /* A weight matrix of rows x cols, row-major (rows = output features), each
- * row cl_dtype_size(dtype, cols) bytes.  data is a view (often mmap'ed). */
+ * row cl_dtype_size(dtype, cols) bytes.  data is a view (often mmap'ed).
+ * packed: not rows but a kernel set's own layout of them (cl_mat_pack). */
 struct cl_mat {
 	const void *data;
 	enum cl_dtype dtype;
 	int64_t rows, cols;
+	int packed; /* 0, or enum cl_packing */
 };
+
+/* Layouts that a kernel set reads faster than rows (packed.c):
+ * CL_PACK_Q8_0_X16: Q8_0 in groups of 16 rows (the last group's missing rows
+ * repeat its last row), block-major within a group: for each block of 32
+ * columns, the 16 rows' f16 scales, then 8 runs of 64 bytes, run c holding
+ * bytes 4c .. 4c + 3 of each row's 32 quants in turn, each plus 128 (as
+ * unsigned bytes).  AVX-512 VNNI's vpdpbusd takes a run as it is, one row a
+ * lane: see kernels_avx512.c. */
+enum cl_packing { CL_PACK_NONE, CL_PACK_Q8_0_X16 };
+/* The layout the running set would take w in, and its size in bytes; 0
+ * where it takes w as rows. */
+enum cl_packing cl_mat_packing(const struct cl_mat *w, size_t *bytes);
+/* w in layout k into out (that many bytes); *dst the packed matrix (data
+ * out).  threads: the pool to share the work with, or NULL. */
+void cl_mat_pack(struct cl_pool *p, const struct cl_mat *w, enum cl_packing k, void *out, struct cl_mat *dst);
 
 /* y (n, rows) = x (n, cols) · Wᵀ.  n == 1 is a matrix-vector product. */
 void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_t n, float *y);

@@ -746,7 +746,71 @@ VNNI static void vnni_dotq_rows_q4_0(const void *w, size_t rb, int64_t nw, const
 	vnni_rows(1, w, rb, nw, x, n, cols, y, ldy);
 }
 
-#define AVX512_TABLE(dq8, dq4, dqr8, dqr4, xt8, xt4)                                                           \
+/* Q8_0 packed 16 rows to a group (CL_PACK_Q8_0_X16, packed.c): run c of a
+ * block holds bytes 4c .. 4c + 3 of each row's quants, plus 128, so
+ * vpdpbusd with x's four bytes broadcast adds four products to each row's
+ * lane, and eight leave each row's whole block sum there, exact in
+ * integers.  Each block then takes one conversion, one product of the
+ * rows' scales by x's, and one FMA for sixteen rows, where the dots above
+ * take the three for every vpdpbusd.  Each row of x gets, in every lane,
+ * acc = fma((float)Σ w·x, d_w·d_x, acc) block after block, so the same
+ * bits whatever the rows beside it, one row or a prompt's.  A block's sum
+ * starts at xq->c (-128·Σ x), which takes off the 128 of the weights. */
+#define X16_XR 4 /* rows of x a pass over a group's blocks (6 and 8: no faster on Zen 5) */
+
+VNNI_INLINE void x16_mk(const int XR, const unsigned char *g, int64_t nb, const struct cl_xq *x, float *y,
+			int64_t ldy, __mmask16 m)
+{
+	__m512 a[X16_XR];
+#pragma GCC unroll 4
+	for (int j = 0; j < XR; j++)
+		a[j] = _mm512_setzero_ps();
+	for (int64_t b = 0; b < nb; b++, g += 16 * Q8_BYTES) {
+		__m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g));
+		__m512i W[8];
+#pragma GCC unroll 8
+		for (int c = 0; c < 8; c++)
+			W[c] = _mm512_loadu_si512((const void *)(g + 32 + 64 * c));
+#pragma GCC unroll 4
+		for (int j = 0; j < XR; j++) {
+			const int8_t *q = x[j].q + b * QK;
+			/* Two chains of four, added: integers, so exact in any order. */
+			__m512i s0 = _mm512_set1_epi32(x[j].c[b]), s1 = _mm512_setzero_si512();
+			/* x's four bytes broadcast from memory (through a general
+			 * register they cost two operations more each). */
+#pragma GCC unroll 4
+			for (int c = 0; c < 8; c += 2) {
+				s0 = _mm512_dpbusd_epi32(s0, W[c], _mm512_broadcastd_epi32(_mm_loadu_si32(q + 4 * c)));
+				s1 = _mm512_dpbusd_epi32(s1, W[c + 1], _mm512_broadcastd_epi32(_mm_loadu_si32(q + 4 * c + 4)));
+			}
+			a[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+					       _mm512_mul_ps(dw, _mm512_set1_ps(x[j].d[b])), a[j]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int j = 0; j < XR; j++)
+		_mm512_mask_storeu_ps(y + j * ldy, m, a[j]);
+}
+
+VNNI static void vnni_dotq_x16_q8_0(const void *w, int64_t nr, const struct cl_xq *x, int64_t n, int64_t cols,
+				    float *y, int64_t ldy)
+{
+	int64_t nb = cols / QK;
+	for (int64_t r0 = 0; r0 < nr; r0 += 16) {
+		const unsigned char *g = (const unsigned char *)w + (size_t)r0 * nb * Q8_BYTES;
+		__mmask16 m = nr - r0 >= 16 ? 0xffff : (__mmask16)((1u << (nr - r0)) - 1);
+		int64_t i = 0;
+		for (; i + X16_XR <= n; i += X16_XR)
+			x16_mk(X16_XR, g, nb, x + i, y + i * ldy + r0, ldy, m);
+		switch (n - i) {
+		case 3: x16_mk(3, g, nb, x + i, y + i * ldy + r0, ldy, m); break;
+		case 2: x16_mk(2, g, nb, x + i, y + i * ldy + r0, ldy, m); break;
+		case 1: x16_mk(1, g, nb, x + i, y + i * ldy + r0, ldy, m); break;
+		}
+	}
+}
+
+#define AVX512_TABLE(dq8, dq4, dqr8, dqr4, xt8, xt4, dp8)                                                      \
 	{                                                                                                      \
 		.name = "avx512",                                                                              \
 		.dot = {avx512_dot_w_f32, avx512_dot_f16, avx512_dot_bf16, avx512_dot_q8_0, avx512_dot_q4_0},  \
@@ -765,11 +829,12 @@ VNNI static void vnni_dotq_rows_q4_0(const void *w, size_t rb, int64_t nw, const
 			 [CL_DTYPE_Q4_K] = cl_avx2_dotq_q4_k, [CL_DTYPE_Q5_K] = cl_avx2_dotq_q5_k,               \
 			 [CL_DTYPE_Q6_K] = cl_avx2_dotq_q6_k},                                                  \
 		.dotq_rows = {[CL_DTYPE_Q8_0] = dqr8, [CL_DTYPE_Q4_0] = dqr4},                                  \
+		.dotq_packed = {[CL_DTYPE_Q8_0] = dp8},                                                         \
 		.xq_takes = {[CL_DTYPE_Q8_0] = xt8, [CL_DTYPE_Q4_0] = xt4},                                     \
 		.quant_row = {[CL_DTYPE_Q8_0] = cl_avx2_quant_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_quant_q4_0},      \
 	}
-const struct cl_kern cl_kern_avx512 = AVX512_TABLE(cl_avx2_dotq_q8_0, cl_avx2_dotq_q4_0, NULL, NULL, 0, 0);
+const struct cl_kern cl_kern_avx512 = AVX512_TABLE(cl_avx2_dotq_q8_0, cl_avx2_dotq_q4_0, NULL, NULL, 0, 0, NULL);
 const struct cl_kern cl_kern_avx512_vnni = AVX512_TABLE(vnni_dotq_q8_0, vnni_dotq_q4_0, vnni_dotq_rows_q8_0,
-								 vnni_dotq_rows_q4_0, CL_XQ_U, CL_XQ_O8);
+							vnni_dotq_rows_q4_0, CL_XQ_U, CL_XQ_O8, vnni_dotq_x16_q8_0);
 
 #endif

@@ -23,7 +23,7 @@
  * Q4_0 products): x[k] ~ q[k]·d[k/32], |q| <= 127, and s[b] = d[b]·Σ q over
  * block b (for Q4_0's offset of 8).  Lets a block's dot product run on 8-bit
  * integer multiply-adds, 32 per instruction. */
-enum { CL_XQ_O8 = 1, CL_XQ_U = 2 }; /* struct cl_kern's xq_takes */
+enum { CL_XQ_O8 = 1, CL_XQ_U = 2, CL_XQ_C = 4 }; /* struct cl_kern's xq_takes */
 
 struct cl_xq {
 	const int8_t *q; /* (cols) */
@@ -37,7 +37,14 @@ struct cl_xq {
 	const uint8_t *u;  /* (cols) */
 	const float *d8;   /* (cols / 32 · 8) */
 	const int32_t *o8; /* (cols / 4) */
+	/* For the packed Q8_0 dots (CL_XQ_C): -128 times each block's Σ q,
+	 * which takes off exactly the 128 that the packed weights carry. */
+	const int32_t *c; /* (cols / 32) */
 };
+
+/* Longest row whose x is quantized to 8 bits (the widest layer of a 70B
+ * Llama is 28672); longer rows take the f32 path, and are not packed. */
+#define XQ_MAX 32768
 
 /* The inner loops of one instruction set.  Unaligned data throughout: rows
  * of a mapped safetensors file are only 2-byte aligned, and a Q8_0 block is
@@ -82,6 +89,12 @@ struct cl_kern {
 	 * cols) bit for bit, each weight block loaded once for several x. */
 	void (*dotq_rows[CL_DTYPE_COUNT])(const void *w, size_t row_bytes, int64_t nw, const struct cl_xq *x,
 					  int64_t n, int64_t cols, float *y, int64_t ldy);
+	/* Optional (NULL: the set packs no weights of the type): weights in
+	 * the set's layout (enum cl_packing, packed.c) by n rows of x, from
+	 * a group's start: y[i·ldy + r] for the nr rows r there, each row of
+	 * x computed alone in the same way whatever n.  x takes c. */
+	void (*dotq_packed[CL_DTYPE_COUNT])(const void *w, int64_t nr, const struct cl_xq *x, int64_t n,
+					    int64_t cols, float *y, int64_t ldy);
 	/* What besides q, d and s the dots of a type take (CL_XQ_*): made
 	 * only then, o8 for every product, u (with d8) for several rows. */
 	unsigned char xq_takes[CL_DTYPE_COUNT];
@@ -102,6 +115,8 @@ void cl_dequant_c(enum cl_dtype t, const void *row, int64_t k0, int64_t kc, floa
 float cl_dot_blocks(enum cl_dtype t, const void *w, const float *x, int64_t cols);
 /* The kernel set in use (chosen at the first call: cpuid, CL_KERNELS). */
 const struct cl_kern *cl_kern(void);
+/* packed.c: row r of a packed matrix as f32. */
+void cl_packed_row(const struct cl_mat *w, int64_t r, float *out);
 /* struct cl_xq from x in plain C (n a multiple of 32); q rounds half away
  * from zero. */
 void cl_quant_x_c(const float *x, int64_t n, int8_t *q, float *d, float *s);

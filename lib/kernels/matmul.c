@@ -28,7 +28,14 @@
  * sequences stepping together), and each weight block is loaded once for
  * six rows of x.  (dot_rows, AVX-512's for f32, f16 and bf16, do the same
  * for the 2 to 8 rows of sequences stepping together.)
+ *
+ * Weights packed in a set's own layout at load (packed.c: Q8_0 on AVX-512
+ * VNNI, 16 rows interleaved) take that set's dotq_packed for any number of
+ * rows of x, 16 rows a chunk, each row of x its bits alone; without the
+ * kernel (a set chosen after the packing) or memory for x at 8 bits, a
+ * slow path reads them row by row as f32.
  */
+#include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,9 +57,6 @@
 #define TILE_K 2048
 #define TILE_I 32
 #define MATVEC_CHUNK 16
-/* Longest row whose x is quantized to 8 bits (the widest layer of a 70B
- * Llama is 28672); longer rows take the f32 path. */
-#define XQ_MAX 32768
 
 struct mm_job {
 	const struct cl_kern *k;
@@ -112,6 +116,7 @@ struct mv_multi {
 	struct mm_job *j;
 	const struct cl_xq *xq; /* (n) x quantized, or NULL */
 	int rows;               /* through the set's dotq_rows (xq) or dot_rows */
+	int packed;             /* through the set's dotq_packed (xq), 16 rows a chunk */
 	int64_t chunk;          /* rows claimed at a time */
 	int nshares;
 	struct mv_share share[MV_SHARES];
@@ -127,6 +132,8 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 			  int64_t) = j->k->dotq_rows[j->w->dtype];
 	void (*dot_rows)(const void *, size_t, int64_t, const float *, int64_t, int64_t, float *, int64_t) =
 		j->k->dot_rows[j->w->dtype];
+	void (*dotq_packed)(const void *, int64_t, const struct cl_xq *, int64_t, int64_t, float *, int64_t) =
+		j->k->dotq_packed[j->w->dtype];
 	const unsigned char *base = j->w->data;
 	const float *x = j->x;
 	const struct cl_xq *xq = mv->xq;
@@ -138,6 +145,10 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 		int64_t r0, end = sh->end;
 		while ((r0 = atomic_fetch_add_explicit(&sh->next, chunk, memory_order_relaxed)) < end) {
 			int64_t r1 = r0 + chunk < end ? r0 + chunk : end;
+			if (mv->packed) { /* r0 a multiple of 16: a group's start */
+				dotq_packed(base + (size_t)r0 * rb, r1 - r0, xq, n, cols, y + r0, rows);
+				continue;
+			}
 			if (mv->rows) {
 				if (xq)
 					dotq_rows(base + (size_t)r0 * rb, rb, r1 - r0, xq, n, cols, y + r0, rows);
@@ -165,12 +176,12 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, int64_t n, int64_t cols,
 				      unsigned takes, int rows)
 {
-	int o8s = takes & CL_XQ_O8, us = rows && (takes & CL_XQ_U);
+	int o8s = takes & CL_XQ_O8, us = rows && (takes & CL_XQ_U), cs = takes & CL_XQ_C;
 	static _Thread_local unsigned char *buf;
 	static _Thread_local size_t cap;
 	int64_t nb = cols / QK;
 	size_t row = (size_t)cols + 2 * (size_t)nb * sizeof(float) + 128;
-	row += (o8s ? (size_t)cols + 64 : 0) + (us ? (size_t)cols + 64 : 0) +
+	row += (o8s ? (size_t)cols + 64 : 0) + (us ? (size_t)cols + 64 : 0) + (cs ? (size_t)nb * 4 + 64 : 0) +
 	       (rows ? (size_t)nb * 8 * sizeof(float) + 64 : 0);
 	size_t need = (size_t)n * (row + sizeof(struct cl_xq)) + 64;
 	if (need > cap) {
@@ -188,8 +199,19 @@ static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, i
 		float *d = (float *)ALIGN64(q + cols);
 		float *s = d + nb;
 		k->quant_x(x + i * cols, cols, q, d, s);
-		xq[i] = (struct cl_xq){q, d, s, NULL, NULL, NULL};
+		xq[i] = (struct cl_xq){q, d, s, NULL, NULL, NULL, NULL};
 		at = (unsigned char *)(s + nb);
+		if (cs) {
+			int32_t *c = (int32_t *)ALIGN64(at);
+			for (int64_t b = 0; b < nb; b++) {
+				int32_t sum = 0;
+				for (int e = 0; e < QK; e++)
+					sum += q[b * QK + e];
+				c[b] = -128 * sum;
+			}
+			xq[i].c = c;
+			at = (unsigned char *)(c + nb);
+		}
 		if (o8s) {
 			int32_t *o8 = (int32_t *)ALIGN64(at);
 			for (int64_t g = 0; g < cols / 4; g++)
@@ -252,6 +274,7 @@ static int matvec_multi(struct cl_pool *p, struct mm_job *j)
 	mv.j = j;
 	mv.xq = NULL;
 	mv.rows = 0;
+	mv.packed = 0;
 	/* The shares' ends on multiples of 16 rows, so no two threads write
 	 * one cache line of y; chunks small enough that every thread gets
 	 * several (balance at the end). */
@@ -265,6 +288,15 @@ static int matvec_multi(struct cl_pool *p, struct mm_job *j)
 		mv.share[s].end = s + 1 < ns ? nrows * (s + 1) / ns & ~(int64_t)15 : nrows;
 	}
 	enum cl_dtype t = j->w->dtype;
+	if (j->w->packed) {
+		/* Each chunk a group of 16 rows (the shares' ends are too). */
+		if (!j->k->dotq_packed[t] || !(mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, CL_XQ_C, 0)))
+			return -1;
+		mv.chunk = 16;
+		mv.packed = 1;
+		cl_pool_run(p, matvec_multi_task, &mv);
+		return 0;
+	}
 	if (takes_xq(j->k, t, j->n, j->w->cols)) {
 		int rows = j->n > 1 && j->k->dotq_rows[t];
 		mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, j->k->xq_takes[t], rows);
@@ -368,6 +400,24 @@ static void matmul_p_task(void *arg, int ith, int nth)
 	}
 }
 
+/* Packed weights without the set's kernel for them (a set chosen after
+ * they were packed) or without memory for x at 8 bits: row by row as f32,
+ * slowly, but right. */
+static void packed_slow_task(void *arg, int ith, int nth)
+{
+	struct mm_job *j = arg;
+	int64_t rows = j->w->rows, cols = j->w->cols, r;
+	float *row = malloc((size_t)cols * sizeof *row);
+	(void)ith, (void)nth;
+	while ((r = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < rows) {
+		if (row)
+			cl_mat_row(j->w, r, row);
+		for (int64_t i = 0; i < j->n; i++)
+			j->y[i * rows + r] = row ? j->k->dot_f32(row, j->x + i * cols, cols) : NAN;
+	}
+	free(row);
+}
+
 void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_t n, float *y)
 {
 	if (n <= 0 || w->rows <= 0)
@@ -377,6 +427,11 @@ void cl_matmul(struct cl_pool *p, const struct cl_mat *w, const float *x, int64_
 		.row_bytes = cl_dtype_size(w->dtype, w->cols),
 	};
 	atomic_init(&j.next, 0);
+	if (w->packed) {
+		if (matvec_multi(p, &j) != 0)
+			cl_pool_run(p, packed_slow_task, &j);
+		return;
+	}
 	if (takes_dots(j.k, w->dtype, n, w->cols) && matvec_multi(p, &j) == 0)
 		return;
 	cl_pool_run(p, j.k->gemm_p ? matmul_p_task : matmul_task, &j);

@@ -171,7 +171,7 @@ static enum cl_status get_conv(struct cl_model *m, const char *name, int64_t in,
 		return cl_error(CL_ERR_NOMEM, "%s: %s: out of memory", m->dir, name);
 	struct transpose_job job = {dst, t.data, in, out, es};
 	cl_pool_run(((struct gpt2 *)m->impl)->load_pool, transpose_worker, &job);
-	struct cl_mat tm = {dst, t.dtype, out, in};
+	struct cl_mat tm = {dst, t.dtype, out, in, 0};
 	/* Listed as made at load, so that a GGUF writer finds it (out, in). */
 	if (m->opts.quantize < 0 || (enum cl_dtype)m->opts.quantize == t.dtype) {
 		*mat = tm;
@@ -183,8 +183,9 @@ static enum cl_status get_conv(struct cl_model *m, const char *name, int64_t in,
 	free(dst);
 	if (st)
 		return converting(m, name, st);
-	st = cl_model_own(m, owned);
-	return st ? st : cl_model_conv_add(m, t.name, mat);
+	if ((st = cl_model_own(m, owned)) || (st = cl_model_conv_add(m, t.name, mat)))
+		return st;
+	return cl_model_pack(m, mat, 0);
 }
 
 static enum cl_status read_config(struct cl_model_info *in, struct gpt2 *G, const cJSON *cfg, const char *path)

@@ -23,6 +23,7 @@ void cl_model_opts_init(struct cl_model_opts *o)
 	memset(o, 0, sizeof *o);
 	o->quantize = -1;
 	o->layer_to = -1;
+	o->pack = 1;
 }
 
 enum cl_status cl_model_own(struct cl_model *m, void *p)
@@ -63,8 +64,50 @@ static void populate(const struct cl_mat *w)
 #endif
 }
 
+enum cl_status cl_model_pack(struct cl_model *m, struct cl_mat *w, int mapped)
+{
+	size_t bytes;
+	enum cl_packing k;
+	if (!m->opts.pack || (k = cl_mat_packing(w, &bytes)) == CL_PACK_NONE)
+		return CL_OK;
+	/* In huge pages where the system allows (transparent_hugepage
+	 * "madvise"): a 1.1B model's copy then takes some 500 page faults
+	 * instead of 300,000, and its products fewer TLB misses. */
+	size_t huge = (size_t)2 << 20, al = bytes >= huge ? huge : 64;
+	void *buf;
+	if (posix_memalign(&buf, al, bytes))
+		buf = NULL;
+	enum cl_status st = cl_model_own(m, buf);
+	if (st)
+		return st;
+#ifdef MADV_HUGEPAGE
+	/* The whole huge pages only: a tail in one would add up to 2 MiB a
+	 * matrix to the resident size (150 MiB for TinyLlama's 155). */
+	if (al == huge)
+		(void)madvise(buf, bytes & ~(huge - 1), MADV_HUGEPAGE);
+#endif
+	struct cl_mat src = *w;
+	if (mapped)
+		populate(&src);
+	cl_mat_pack(m->pool, &src, k, buf, w);
+#ifdef MADV_DONTNEED
+	if (mapped) {
+		long page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+		uintptr_t a = ((uintptr_t)src.data + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+		uintptr_t e = ((uintptr_t)src.data + cl_dtype_size(src.dtype, src.cols) * (size_t)src.rows) &
+			      ~(uintptr_t)(page - 1);
+		if (e > a)
+			(void)madvise((void *)a, e - a, MADV_DONTNEED);
+	}
+#else
+	(void)mapped;
+#endif
+	return CL_OK;
+}
+
 enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int quantize, struct cl_mat *out)
 {
+	out->packed = 0;
 	out->data = t->data;
 	out->dtype = t->dtype;
 	out->rows = t->shape[0];
@@ -78,8 +121,12 @@ enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int q
 	 * a matrix whose rows are not (stories260K's FFN of 172) keeps its
 	 * stored type. */
 	if (to == t->dtype || out->cols % cl_dtype_block(to) != 0) {
-		populate(out);
-		return CL_OK;
+		size_t bytes;
+		if (!m->opts.pack || cl_mat_packing(out, &bytes) == CL_PACK_NONE) {
+			populate(out);
+			return CL_OK;
+		}
+		return cl_model_pack(m, out, 1);
 	}
 	if (cl_dtype_block(t->dtype) > 1)
 		return cl_error(CL_ERR_UNSUPPORTED, "%s: %s is stored as %s; --quantize %s starts from "
@@ -90,9 +137,10 @@ enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int q
 	enum cl_status st = cl_mat_convert(&src, to, out, &owned);
 	if (st)
 		return st;
-	if ((st = cl_model_own(m, owned)))
+	if ((st = cl_model_own(m, owned)) || (st = cl_model_conv_add(m, t->name, out)))
 		return st;
-	return cl_model_conv_add(m, t->name, out);
+	/* The converted rows stay for cl_model_save (the list above). */
+	return cl_model_pack(m, out, 0);
 }
 
 enum cl_status cl_model_conv_add(struct cl_model *m, const char *name, const struct cl_mat *mat)
@@ -185,6 +233,12 @@ enum cl_status cl_model_load(const char *dir, const struct cl_model_opts *opts, 
 	}
 	if (!m->w && (st = cl_weights_open(dir, &m->w)))
 		goto fail;
+	/* The threads first: the load packs weights with them (pack()). */
+	if (!(m->pool = cl_pool_new(m->opts.threads))) {
+		st = cl_error(CL_ERR_NOMEM, "%s: cannot start threads", dir);
+		goto fail;
+	}
+	m->info.threads = cl_pool_size(m->pool);
 	if ((st = m->fam->load(m, cfg, cfgpath)))
 		goto fail;
 	m->info.family = m->fam->id;
@@ -199,11 +253,6 @@ enum cl_status cl_model_load(const char *dir, const struct cl_model_opts *opts, 
 		m->info.layer_to = to;
 		m->info.out_dim = to == nl ? m->info.n_vocab : m->info.dim;
 	}
-	if (!(m->pool = cl_pool_new(m->opts.threads))) {
-		st = cl_error(CL_ERR_NOMEM, "%s: cannot start threads", dir);
-		goto fail;
-	}
-	m->info.threads = cl_pool_size(m->pool);
 	cJSON_Delete(cfg);
 	*out = m;
 	return CL_OK;

@@ -86,6 +86,14 @@ struct cl_kv {
  * for cl_model_save).  `quantize` 0 keeps the stored type whatever opts say
  * (norms, embeddings used as rows). */
 enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int quantize, struct cl_mat *out);
+/* w in the running kernel set's own layout (kernels.h, cl_mat_packing),
+ * where it has one and opts.pack allows: a copy owned by the model, made
+ * with its threads; cl_model_mat does it for the matrices it gives.
+ * mapped: w lies in the file's mapping, whose pages the process then drops
+ * (they stay in the page cache; the resident size counts the weights once).
+ * A matrix listed as converted at load (cl_model_conv_add) is listed as it
+ * was, for cl_model_save. */
+enum cl_status cl_model_pack(struct cl_model *m, struct cl_mat *w, int mapped);
 /* List a matrix made at load (converted or transposed) under the stored
  * tensor's name, for the writers (save.c, gguf_write.c); name lives with
  * m->w. */

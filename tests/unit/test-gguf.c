@@ -52,7 +52,7 @@ static void same_bytes(const char *td, const char *file, enum cl_dtype want)
 			T_CHECK(0, "%s: %s", hn, cl_errmsg());
 			continue;
 		}
-		struct cl_mat src = {t.data, t.dtype, t.shape[0], t.shape[1]}, dst;
+		struct cl_mat src = {t.data, t.dtype, t.shape[0], t.shape[1], 0}, dst;
 		void *owned;
 		if (cl_mat_convert(&src, want, &dst, &owned) != CL_OK) {
 			T_CHECK(0, "%s: %s", hn, cl_errmsg());

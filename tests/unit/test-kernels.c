@@ -663,6 +663,101 @@ static void test_small_batch(void)
 	cl_pool_free(pool);
 }
 
+/* Weights in a set's own layout (packed.c): on each set that packs Q8_0,
+ * matrices of awkward sizes (rows not a multiple of 16, one block, a single
+ * row) read back row for row as stored; their products by 1 to 19 rows of x
+ * are within the reference's tolerance plus x's quantization, and each row
+ * of x gets the bits it gets alone, on 1 and 2 threads.  Then the same
+ * packed matrix under a set without the kernel (one chosen after packing)
+ * takes the slow path, right within the f32 tolerance. */
+static void test_packed(void)
+{
+	static const int64_t shapes[][2] = {{37, 352}, {16, 32}, {1, 64}, {17, 96}, {48, 2048}};
+	enum { NMAX = 19 };
+	struct cl_pool *pool = cl_pool_new(2);
+	int packs = 0;
+	for (int s = 0; s < NSETS; s++) {
+		if (cl_kernels_use(sets[s]) != 0)
+			continue;
+		for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+			int64_t rows = shapes[si][0], cols = shapes[si][1];
+			struct cl_mat w, pw;
+			void *wdata = make_mat(CL_DTYPE_Q8_0, rows, cols, &w);
+			size_t bytes;
+			enum cl_packing k = cl_mat_packing(&w, &bytes);
+			if (k == CL_PACK_NONE) {
+				free(wdata);
+				continue;
+			}
+			packs++;
+			char name[192];
+			snprintf(name, sizeof name,
+				 "%s: q8_0 %lld x %lld packed reads back as stored; its products by 1 to %d rows "
+				 "of x are right, each row the bits it gets alone",
+				 sets[s], (long long)rows, (long long)cols, NMAX);
+			t_begin(name);
+			void *buf = malloc(bytes);
+			cl_mat_pack(pool, &w, k, buf, &pw);
+			T_CHECK(pw.packed == (int)k && pw.rows == rows && pw.cols == cols, "packed matrix's fields");
+			float *r0 = malloc((size_t)cols * 4), *r1 = malloc((size_t)cols * 4);
+			for (int64_t r = 0; r < rows; r++) {
+				cl_mat_row(&w, r, r0);
+				cl_mat_row(&pw, r, r1);
+				T_CHECK(memcmp(r0, r1, (size_t)cols * 4) == 0, "row %lld differs", (long long)r);
+			}
+			float *x = malloc((size_t)(NMAX * cols) * 4), *ref = malloc((size_t)(NMAX * rows) * 4);
+			float *tol = malloc((size_t)(NMAX * rows) * 4), *xb = malloc((size_t)rows * 4);
+			float *y = malloc((size_t)(NMAX * rows) * 4), *y1 = malloc((size_t)rows * 4);
+			fill(x, NMAX * cols);
+			cl_matmul_ref(&w, x, NMAX, ref);
+			abs_ref(&w, x, NMAX, tol);
+			for (int64_t n = 1; n <= NMAX; n++)
+				for (int pi = 0; pi < 2; pi++) {
+					cl_matmul(pi ? pool : NULL, &pw, x, n, y);
+					for (int64_t i = 0; i < n; i++) {
+						xq_bound(&w, x + i * cols, xb);
+						cl_matmul(NULL, &pw, x + i * cols, 1, y1);
+						T_CHECK(memcmp(y1, y + i * rows, (size_t)rows * 4) == 0,
+							"%lld rows, threads %d: row %lld not its bits alone", (long long)n,
+							pi + 1, (long long)i);
+						for (int64_t r = 0; r < rows; r++) {
+							float err = fabsf(y[i * rows + r] - ref[i * rows + r]);
+							T_CHECK(err <= 2e-5f * tol[i * rows + r] + xb[r] + 1e-30f,
+								"%lld rows: y[%lld][%lld] = %.9g, reference %.9g", (long long)n,
+								(long long)i, (long long)r, y[i * rows + r], ref[i * rows + r]);
+						}
+					}
+				}
+			t_end();
+			snprintf(name, sizeof name,
+				 "%s: q8_0 %lld x %lld packed, under the generic set (no kernel for the layout), is right",
+				 sets[s], (long long)rows, (long long)cols);
+			t_begin(name);
+			cl_kernels_use("generic");
+			cl_matmul(pool, &pw, x, 3, y);
+			for (int64_t k2 = 0; k2 < 3 * rows; k2++)
+				T_CHECK(fabsf(y[k2] - ref[k2]) <= 2e-5f * tol[k2] + 1e-30f, "y[%lld] = %.9g, reference %.9g",
+					(long long)k2, y[k2], ref[k2]);
+			cl_kernels_use(sets[s]);
+			t_end();
+			free(buf);
+			free(r0);
+			free(r1);
+			free(x);
+			free(ref);
+			free(tol);
+			free(xb);
+			free(y);
+			free(y1);
+			free(wdata);
+		}
+	}
+	if (!packs)
+		t_skip("q8_0 weights packed in a kernel set's own layout are right",
+		       "no kernel set this CPU runs packs weights (AVX-512 VNNI does)");
+	cl_pool_free(pool);
+}
+
 int main(void)
 {
 	const char *orig = cl_kernels_name();
@@ -677,6 +772,7 @@ int main(void)
 	test_matmul();
 	test_gguf_types();
 	test_small_batch();
+	test_packed();
 	test_unaligned();
 	test_quantize();
 	check_quant_x("x quantized to 8 bits in plain C is within half a step per element", cl_quant_x_c);
