@@ -40,8 +40,10 @@ struct cl_mat {
  * columns, the 16 rows' f16 scales, then 8 runs of 64 bytes, run c holding
  * bytes 4c .. 4c + 3 of each row's 32 quants in turn, each plus 128 (as
  * unsigned bytes).  AVX-512 VNNI's vpdpbusd takes a run as it is, one row a
- * lane: see kernels_avx512.c. */
-enum cl_packing { CL_PACK_NONE, CL_PACK_Q8_0_X16 };
+ * lane: see kernels_avx512.c.  CL_PACK_Q4_0_X16: Q4_0 the same way, 4 runs
+ * of the rows' 16 bytes of nibbles as stored (their low nibbles elements
+ * 4c .. 4c + 3, their high ones 16 + 4c ..). */
+enum cl_packing { CL_PACK_NONE, CL_PACK_Q8_0_X16, CL_PACK_Q4_0_X16 };
 /* The layout the running set would take w in, and its size in bytes; 0
  * where it takes w as rows. */
 enum cl_packing cl_mat_packing(const struct cl_mat *w, size_t *bytes);

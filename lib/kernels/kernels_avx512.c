@@ -746,7 +746,7 @@ VNNI static void vnni_dotq_rows_q4_0(const void *w, size_t rb, int64_t nw, const
 	vnni_rows(1, w, rb, nw, x, n, cols, y, ldy);
 }
 
-/* Q8_0 packed 16 rows to a group (CL_PACK_Q8_0_X16, packed.c): run c of a
+/* Q8_0 and Q4_0 packed 16 rows to a group (CL_PACK_*_X16, packed.c): run c of a
  * block holds bytes 4c .. 4c + 3 of each row's quants, plus 128, so
  * vpdpbusd with x's four bytes broadcast adds four products to each row's
  * lane, and eight leave each row's whole block sum there, exact in
@@ -755,22 +755,35 @@ VNNI static void vnni_dotq_rows_q4_0(const void *w, size_t rb, int64_t nw, const
  * take the three for every vpdpbusd.  Each row of x gets, in every lane,
  * acc = fma((float)Σ w·x, d_w·d_x, acc) block after block, so the same
  * bits whatever the rows beside it, one row or a prompt's.  A block's sum
- * starts at xq->c (-128·Σ x), which takes off the 128 of the weights. */
+ * starts at xq->c (-128·Σ x), which takes off the 128 of the weights; Q4_0's
+ * nibbles are w + 8, unsigned as they are, and its c is -8·Σ x. */
 #define X16_XR 4 /* rows of x a pass over a group's blocks (6 and 8: no faster on Zen 5) */
 
-VNNI_INLINE void x16_mk(const int XR, const unsigned char *g, int64_t nb, const struct cl_xq *x, float *y,
-			int64_t ldy, __mmask16 m)
+VNNI_INLINE void x16_mk(const int Q4, const int XR, const unsigned char *g, int64_t nb, const struct cl_xq *x,
+			float *y, int64_t ldy, __mmask16 m)
 {
 	__m512 a[X16_XR];
 #pragma GCC unroll 4
 	for (int j = 0; j < XR; j++)
 		a[j] = _mm512_setzero_ps();
-	for (int64_t b = 0; b < nb; b++, g += 16 * Q8_BYTES) {
+	for (int64_t b = 0; b < nb; b++, g += 16 * (Q4 ? Q4_BYTES : Q8_BYTES)) {
 		__m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g));
+		/* W[c] pairs with x's bytes 4c .. 4c + 3 (Q4_0: the low
+		 * nibbles of run c are those, its high ones 16 + 4c ..). */
 		__m512i W[8];
+		if (Q4) {
+			const __m512i lo = _mm512_set1_epi8(15);
+#pragma GCC unroll 4
+			for (int c = 0; c < 4; c++) {
+				__m512i v = _mm512_loadu_si512((const void *)(g + 32 + 64 * c));
+				W[c] = _mm512_and_si512(v, lo);
+				W[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo);
+			}
+		} else {
 #pragma GCC unroll 8
-		for (int c = 0; c < 8; c++)
-			W[c] = _mm512_loadu_si512((const void *)(g + 32 + 64 * c));
+			for (int c = 0; c < 8; c++)
+				W[c] = _mm512_loadu_si512((const void *)(g + 32 + 64 * c));
+		}
 #pragma GCC unroll 4
 		for (int j = 0; j < XR; j++) {
 			const int8_t *q = x[j].q + b * QK;
@@ -792,25 +805,37 @@ VNNI_INLINE void x16_mk(const int XR, const unsigned char *g, int64_t nb, const 
 		_mm512_mask_storeu_ps(y + j * ldy, m, a[j]);
 }
 
-VNNI static void vnni_dotq_x16_q8_0(const void *w, int64_t nr, const struct cl_xq *x, int64_t n, int64_t cols,
-				    float *y, int64_t ldy)
+VNNI_INLINE void x16_rows(const int Q4, const void *w, int64_t nr, const struct cl_xq *x, int64_t n, int64_t cols,
+			  float *y, int64_t ldy)
 {
 	int64_t nb = cols / QK;
 	for (int64_t r0 = 0; r0 < nr; r0 += 16) {
-		const unsigned char *g = (const unsigned char *)w + (size_t)r0 * nb * Q8_BYTES;
+		const unsigned char *g = (const unsigned char *)w + (size_t)r0 * nb * (Q4 ? Q4_BYTES : Q8_BYTES);
 		__mmask16 m = nr - r0 >= 16 ? 0xffff : (__mmask16)((1u << (nr - r0)) - 1);
 		int64_t i = 0;
 		for (; i + X16_XR <= n; i += X16_XR)
-			x16_mk(X16_XR, g, nb, x + i, y + i * ldy + r0, ldy, m);
+			x16_mk(Q4, X16_XR, g, nb, x + i, y + i * ldy + r0, ldy, m);
 		switch (n - i) {
-		case 3: x16_mk(3, g, nb, x + i, y + i * ldy + r0, ldy, m); break;
-		case 2: x16_mk(2, g, nb, x + i, y + i * ldy + r0, ldy, m); break;
-		case 1: x16_mk(1, g, nb, x + i, y + i * ldy + r0, ldy, m); break;
+		case 3: x16_mk(Q4, 3, g, nb, x + i, y + i * ldy + r0, ldy, m); break;
+		case 2: x16_mk(Q4, 2, g, nb, x + i, y + i * ldy + r0, ldy, m); break;
+		case 1: x16_mk(Q4, 1, g, nb, x + i, y + i * ldy + r0, ldy, m); break;
 		}
 	}
 }
 
-#define AVX512_TABLE(dq8, dq4, dqr8, dqr4, xt8, xt4, dp8)                                                      \
+VNNI static void vnni_dotq_x16_q8_0(const void *w, int64_t nr, const struct cl_xq *x, int64_t n, int64_t cols,
+				    float *y, int64_t ldy)
+{
+	x16_rows(0, w, nr, x, n, cols, y, ldy);
+}
+
+VNNI static void vnni_dotq_x16_q4_0(const void *w, int64_t nr, const struct cl_xq *x, int64_t n, int64_t cols,
+				    float *y, int64_t ldy)
+{
+	x16_rows(1, w, nr, x, n, cols, y, ldy);
+}
+
+#define AVX512_TABLE(dq8, dq4, dqr8, dqr4, xt8, xt4, dp8, dp4)                                                      \
 	{                                                                                                      \
 		.name = "avx512",                                                                              \
 		.dot = {avx512_dot_w_f32, avx512_dot_f16, avx512_dot_bf16, avx512_dot_q8_0, avx512_dot_q4_0},  \
@@ -829,12 +854,13 @@ VNNI static void vnni_dotq_x16_q8_0(const void *w, int64_t nr, const struct cl_x
 			 [CL_DTYPE_Q4_K] = cl_avx2_dotq_q4_k, [CL_DTYPE_Q5_K] = cl_avx2_dotq_q5_k,               \
 			 [CL_DTYPE_Q6_K] = cl_avx2_dotq_q6_k},                                                  \
 		.dotq_rows = {[CL_DTYPE_Q8_0] = dqr8, [CL_DTYPE_Q4_0] = dqr4},                                  \
-		.dotq_packed = {[CL_DTYPE_Q8_0] = dp8},                                                         \
+		.dotq_packed = {[CL_DTYPE_Q8_0] = dp8, [CL_DTYPE_Q4_0] = dp4},                                  \
 		.xq_takes = {[CL_DTYPE_Q8_0] = xt8, [CL_DTYPE_Q4_0] = xt4},                                     \
 		.quant_row = {[CL_DTYPE_Q8_0] = cl_avx2_quant_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_quant_q4_0},      \
 	}
-const struct cl_kern cl_kern_avx512 = AVX512_TABLE(cl_avx2_dotq_q8_0, cl_avx2_dotq_q4_0, NULL, NULL, 0, 0, NULL);
+const struct cl_kern cl_kern_avx512 = AVX512_TABLE(cl_avx2_dotq_q8_0, cl_avx2_dotq_q4_0, NULL, NULL, 0, 0, NULL, NULL);
 const struct cl_kern cl_kern_avx512_vnni = AVX512_TABLE(vnni_dotq_q8_0, vnni_dotq_q4_0, vnni_dotq_rows_q8_0,
-							vnni_dotq_rows_q4_0, CL_XQ_U, CL_XQ_O8, vnni_dotq_x16_q8_0);
+							vnni_dotq_rows_q4_0, CL_XQ_U, CL_XQ_O8, vnni_dotq_x16_q8_0,
+							vnni_dotq_x16_q4_0);
 
 #endif

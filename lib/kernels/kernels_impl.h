@@ -23,7 +23,7 @@
  * Q4_0 products): x[k] ~ q[k]·d[k/32], |q| <= 127, and s[b] = d[b]·Σ q over
  * block b (for Q4_0's offset of 8).  Lets a block's dot product run on 8-bit
  * integer multiply-adds, 32 per instruction. */
-enum { CL_XQ_O8 = 1, CL_XQ_U = 2, CL_XQ_C = 4 }; /* struct cl_kern's xq_takes */
+enum { CL_XQ_O8 = 1, CL_XQ_U = 2, CL_XQ_C = 4, CL_XQ_C8 = 8 }; /* struct cl_kern's xq_takes */
 
 struct cl_xq {
 	const int8_t *q; /* (cols) */
@@ -37,8 +37,9 @@ struct cl_xq {
 	const uint8_t *u;  /* (cols) */
 	const float *d8;   /* (cols / 32 · 8) */
 	const int32_t *o8; /* (cols / 4) */
-	/* For the packed Q8_0 dots (CL_XQ_C): -128 times each block's Σ q,
-	 * which takes off exactly the 128 that the packed weights carry. */
+	/* For the packed dots: each block's Σ q times -128 (CL_XQ_C, Q8_0's)
+	 * or -8 (CL_XQ_C8, Q4_0's), which takes off exactly the 128 or 8 that
+	 * the packed weights carry. */
 	const int32_t *c; /* (cols / 32) */
 };
 

@@ -176,7 +176,8 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, int64_t n, int64_t cols,
 				      unsigned takes, int rows)
 {
-	int o8s = takes & CL_XQ_O8, us = rows && (takes & CL_XQ_U), cs = takes & CL_XQ_C;
+	int o8s = takes & CL_XQ_O8, us = rows && (takes & CL_XQ_U), cs = takes & (CL_XQ_C | CL_XQ_C8);
+	int32_t cm = takes & CL_XQ_C ? -128 : -8;
 	static _Thread_local unsigned char *buf;
 	static _Thread_local size_t cap;
 	int64_t nb = cols / QK;
@@ -207,7 +208,7 @@ static const struct cl_xq *xq_prepare(const struct cl_kern *k, const float *x, i
 				int32_t sum = 0;
 				for (int e = 0; e < QK; e++)
 					sum += q[b * QK + e];
-				c[b] = -128 * sum;
+				c[b] = cm * sum;
 			}
 			xq[i].c = c;
 			at = (unsigned char *)(c + nb);
@@ -290,7 +291,8 @@ static int matvec_multi(struct cl_pool *p, struct mm_job *j)
 	enum cl_dtype t = j->w->dtype;
 	if (j->w->packed) {
 		/* Each chunk a group of 16 rows (the shares' ends are too). */
-		if (!j->k->dotq_packed[t] || !(mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, CL_XQ_C, 0)))
+		unsigned takes = t == CL_DTYPE_Q4_0 ? CL_XQ_C8 : CL_XQ_C;
+		if (!j->k->dotq_packed[t] || !(mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, takes, 0)))
 			return -1;
 		mv.chunk = 16;
 		mv.packed = 1;

@@ -10,7 +10,8 @@
  * eight vpdpbusd leave sixteen rows' whole block sums in one register, and
  * the three serve sixteen rows.  Transposing the rows on the fly instead
  * cost more than the products for one row of x (16 streams to read, and
- * the scales to gather): packing once at load pays that once.
+ * the scales to gather): packing once at load pays that once.  Q4_0 is
+ * packed the same way, its nibbles as they are stored.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -23,11 +24,11 @@
 enum cl_packing cl_mat_packing(const struct cl_mat *w, size_t *bytes)
 {
 	const struct cl_kern *k = cl_kern();
-	if (w->packed || w->dtype != CL_DTYPE_Q8_0 || !k->dotq_packed[CL_DTYPE_Q8_0] || w->cols % QK ||
-	    w->cols > XQ_MAX || w->rows < 1)
+	if (w->packed || (w->dtype != CL_DTYPE_Q8_0 && w->dtype != CL_DTYPE_Q4_0) || !k->dotq_packed[w->dtype] ||
+	    w->cols % QK || w->cols > XQ_MAX || w->rows < 1)
 		return CL_PACK_NONE;
 	*bytes = (size_t)((w->rows + X16 - 1) / X16) * X16 * cl_dtype_size(w->dtype, w->cols);
-	return CL_PACK_Q8_0_X16;
+	return w->dtype == CL_DTYPE_Q8_0 ? CL_PACK_Q8_0_X16 : CL_PACK_Q4_0_X16;
 }
 
 struct pack_job {
@@ -41,7 +42,9 @@ static void pack_task(void *arg, int ith, int nth)
 	(void)ith, (void)nth;
 	struct pack_job *j = arg;
 	int64_t rows = j->w->rows, nb = j->w->cols / QK, ng = (rows + X16 - 1) / X16, g;
-	size_t rb = cl_dtype_size(CL_DTYPE_Q8_0, j->w->cols);
+	size_t rb = cl_dtype_size(j->w->dtype, j->w->cols);
+	int q8 = j->w->dtype == CL_DTYPE_Q8_0, bb = q8 ? Q8_BYTES : Q4_BYTES, nq = bb - 2;
+	uint32_t flip = q8 ? 0x80808080u : 0; /* Q8_0's quants unsigned */
 	while ((g = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < ng) {
 		const unsigned char *row[X16];
 		for (int i = 0; i < X16; i++) {
@@ -54,13 +57,13 @@ static void pack_task(void *arg, int ith, int nth)
 		unsigned char *o = j->out + (size_t)g * X16 * rb;
 		for (int i = 0; i < X16; i++) {
 			const unsigned char *src = row[i];
-			for (int64_t b = 0; b < nb; b++, src += Q8_BYTES) {
-				unsigned char *ob = o + (size_t)b * X16 * Q8_BYTES;
+			for (int64_t b = 0; b < nb; b++, src += bb) {
+				unsigned char *ob = o + (size_t)b * X16 * bb;
 				uint32_t q[QK / 4];
 				memcpy(ob + 2 * i, src, 2);
-				memcpy(q, src + 2, QK);
-				for (int c = 0; c < QK / 4; c++) {
-					uint32_t v = q[c] ^ 0x80808080u;
+				memcpy(q, src + 2, (size_t)nq);
+				for (int c = 0; c < nq / 4; c++) {
+					uint32_t v = q[c] ^ flip;
 					memcpy(ob + 2 * X16 + (size_t)(4 * X16 * c + 4 * i), &v, 4);
 				}
 			}
@@ -80,12 +83,16 @@ void cl_mat_pack(struct cl_pool *p, const struct cl_mat *w, enum cl_packing k, v
 
 void cl_packed_row(const struct cl_mat *w, int64_t r, float *out)
 {
-	size_t rb = cl_dtype_size(CL_DTYPE_Q8_0, w->cols);
+	size_t rb = cl_dtype_size(w->dtype, w->cols);
 	const unsigned char *g = (const unsigned char *)w->data + (size_t)(r / X16) * X16 * rb;
-	int i = (int)(r % X16);
-	for (int64_t b = 0; b < w->cols / QK; b++, g += X16 * Q8_BYTES) {
+	int i = (int)(r % X16), q8 = w->dtype == CL_DTYPE_Q8_0;
+	for (int64_t b = 0; b < w->cols / QK; b++, g += X16 * (q8 ? Q8_BYTES : Q4_BYTES)) {
 		float d = cl_load_f16(g + 2 * i);
-		for (int k = 0; k < QK; k++)
-			out[b * QK + k] = (float)(int8_t)(g[2 * X16 + (k / 4) * 4 * X16 + 4 * i + k % 4] ^ 0x80) * d;
+		for (int k = 0; k < QK; k++) {
+			int j = q8 ? k : k % 16; /* the byte, as stored */
+			unsigned char v = g[2 * X16 + (j / 4) * 4 * X16 + 4 * i + j % 4];
+			int q = q8 ? (int8_t)(v ^ 0x80) : (k < 16 ? v & 15 : v >> 4) - 8;
+			out[b * QK + k] = (float)q * d;
+		}
 	}
 }

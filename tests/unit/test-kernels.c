@@ -663,7 +663,7 @@ static void test_small_batch(void)
 	cl_pool_free(pool);
 }
 
-/* Weights in a set's own layout (packed.c): on each set that packs Q8_0,
+/* Weights in a set's own layout (packed.c): on each set that packs Q8_0 and Q4_0,
  * matrices of awkward sizes (rows not a multiple of 16, one block, a single
  * row) read back row for row as stored; their products by 1 to 19 rows of x
  * are within the reference's tolerance plus x's quantization, and each row
@@ -679,10 +679,11 @@ static void test_packed(void)
 	for (int s = 0; s < NSETS; s++) {
 		if (cl_kernels_use(sets[s]) != 0)
 			continue;
-		for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
-			int64_t rows = shapes[si][0], cols = shapes[si][1];
+		for (size_t si = 0; si < 2 * sizeof shapes / sizeof *shapes; si++) {
+			enum cl_dtype t = si % 2 ? CL_DTYPE_Q4_0 : CL_DTYPE_Q8_0;
+			int64_t rows = shapes[si / 2][0], cols = shapes[si / 2][1];
 			struct cl_mat w, pw;
-			void *wdata = make_mat(CL_DTYPE_Q8_0, rows, cols, &w);
+			void *wdata = make_mat(t, rows, cols, &w);
 			size_t bytes;
 			enum cl_packing k = cl_mat_packing(&w, &bytes);
 			if (k == CL_PACK_NONE) {
@@ -692,9 +693,9 @@ static void test_packed(void)
 			packs++;
 			char name[192];
 			snprintf(name, sizeof name,
-				 "%s: q8_0 %lld x %lld packed reads back as stored; its products by 1 to %d rows "
+				 "%s: %s %lld x %lld packed reads back as stored; its products by 1 to %d rows "
 				 "of x are right, each row the bits it gets alone",
-				 sets[s], (long long)rows, (long long)cols, NMAX);
+				 sets[s], cl_dtype_name(t), (long long)rows, (long long)cols, NMAX);
 			t_begin(name);
 			void *buf = malloc(bytes);
 			cl_mat_pack(pool, &w, k, buf, &pw);
@@ -730,8 +731,8 @@ static void test_packed(void)
 				}
 			t_end();
 			snprintf(name, sizeof name,
-				 "%s: q8_0 %lld x %lld packed, under the generic set (no kernel for the layout), is right",
-				 sets[s], (long long)rows, (long long)cols);
+				 "%s: %s %lld x %lld packed, under the generic set (no kernel for the layout), is right",
+				 sets[s], cl_dtype_name(t), (long long)rows, (long long)cols);
 			t_begin(name);
 			cl_kernels_use("generic");
 			cl_matmul(pool, &pw, x, 3, y);
@@ -753,7 +754,7 @@ static void test_packed(void)
 		}
 	}
 	if (!packs)
-		t_skip("q8_0 weights packed in a kernel set's own layout are right",
+		t_skip("q8_0 and q4_0 weights packed in a kernel set's own layout are right",
 		       "no kernel set this CPU runs packs weights (AVX-512 VNNI does)");
 	cl_pool_free(pool);
 }
