@@ -42,8 +42,11 @@ struct cl_mat {
  * unsigned bytes).  AVX-512 VNNI's vpdpbusd takes a run as it is, one row a
  * lane: see kernels_avx512.c.  CL_PACK_Q4_0_X16: Q4_0 the same way, 4 runs
  * of the rows' 16 bytes of nibbles as stored (their low nibbles elements
- * 4c .. 4c + 3, their high ones 16 + 4c ..). */
-enum cl_packing { CL_PACK_NONE, CL_PACK_Q8_0_X16, CL_PACK_Q4_0_X16 };
+ * 4c .. 4c + 3, their high ones 16 + 4c ..).  CL_PACK_F16_K16: F16 in
+ * groups of 16 rows, column-major within a group (column k: the 16 rows'
+ * elements k), so one load and one conversion give 16 rows' weights for a
+ * column of x. */
+enum cl_packing { CL_PACK_NONE, CL_PACK_Q8_0_X16, CL_PACK_Q4_0_X16, CL_PACK_F16_K16 };
 /* The layout the running set would take w in, and its size in bytes; 0
  * where it takes w as rows. */
 enum cl_packing cl_mat_packing(const struct cl_mat *w, size_t *bytes);

@@ -502,6 +502,60 @@ AVX512 static void avx512_gemm_p(int64_t ni, int64_t nr, int64_t kc, const float
 		avx512_mp_rows(1, ni, nr, kc, x, ldx, p, ldp, y, ldy);
 }
 
+/* F16 packed a column of 16 rows at a time (CL_PACK_F16_K16, packed.c) by n
+ * rows of x: one load and one conversion give 16 rows' weights of a column,
+ * and each of up to F16P_XR rows of x takes one FMA with its element
+ * broadcast.  Each pair of a weight row and a row of x sums in two partial
+ * sums, even columns and odd, added at the end: the same arithmetic for one
+ * row of x or a prompt's (each row its bits alone), and two chains, so one
+ * row of x is not held by the FMA's latency. */
+#define F16P_XR 8
+
+AVX512_INLINE void f16p_mk(const int XR, const uint16_t *g, int64_t cols, const float *x, int64_t ldx, float *y,
+			   int64_t ldy, __mmask16 m)
+{
+	__m512 a0[F16P_XR], a1[F16P_XR];
+#pragma GCC unroll 8
+	for (int j = 0; j < XR; j++)
+		a0[j] = a1[j] = _mm512_setzero_ps();
+	int64_t k = 0;
+	for (; k + 2 <= cols; k += 2, g += 32) {
+		__m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)g));
+		__m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(g + 16)));
+#pragma GCC unroll 8
+		for (int j = 0; j < XR; j++) {
+			a0[j] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[j * ldx + k]), a0[j]);
+			a1[j] = _mm512_fmadd_ps(w1, _mm512_set1_ps(x[j * ldx + k + 1]), a1[j]);
+		}
+	}
+	if (k < cols) {
+		__m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)g));
+#pragma GCC unroll 8
+		for (int j = 0; j < XR; j++)
+			a0[j] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[j * ldx + k]), a0[j]);
+	}
+#pragma GCC unroll 8
+	for (int j = 0; j < XR; j++)
+		_mm512_mask_storeu_ps(y + j * ldy, m, _mm512_add_ps(a0[j], a1[j]));
+}
+
+AVX512 static void avx512_dot_packed_f16(const void *w, int64_t nr, const float *x, int64_t n, int64_t cols, float *y,
+					 int64_t ldy)
+{
+	for (int64_t r0 = 0; r0 < nr; r0 += 16) {
+		const uint16_t *g = (const uint16_t *)w + (size_t)r0 * (size_t)cols;
+		__mmask16 m = nr - r0 >= 16 ? 0xffff : (__mmask16)((1u << (nr - r0)) - 1);
+		int64_t i = 0;
+		for (; i + F16P_XR <= n; i += F16P_XR)
+			f16p_mk(F16P_XR, g, cols, x + i * cols, cols, y + i * ldy + r0, ldy, m);
+#define F16P_CASE(R) case R: f16p_mk(R, g, cols, x + i * cols, cols, y + i * ldy + r0, ldy, m); break;
+		switch (n - i) {
+		F16P_CASE(7) F16P_CASE(6) F16P_CASE(5) F16P_CASE(4) F16P_CASE(3) F16P_CASE(2) F16P_CASE(1)
+		}
+#undef F16P_CASE
+	}
+}
+
 /* The 8-bit dots with VNNI: vpdpbusd sums four products of unsigned and
  * signed bytes into each 32-bit lane, where AVX2 needs maddubs, then madd.
  * Q8_0's single dot runs at 256 bits, and takes |w| and x with w's sign. */
@@ -855,6 +909,7 @@ VNNI static void vnni_dotq_x16_q4_0(const void *w, int64_t nr, const struct cl_x
 			 [CL_DTYPE_Q6_K] = cl_avx2_dotq_q6_k},                                                  \
 		.dotq_rows = {[CL_DTYPE_Q8_0] = dqr8, [CL_DTYPE_Q4_0] = dqr4},                                  \
 		.dotq_packed = {[CL_DTYPE_Q8_0] = dp8, [CL_DTYPE_Q4_0] = dp4},                                  \
+		.dot_packed = {[CL_DTYPE_F16] = avx512_dot_packed_f16},                                         \
 		.xq_takes = {[CL_DTYPE_Q8_0] = xt8, [CL_DTYPE_Q4_0] = xt4},                                     \
 		.quant_row = {[CL_DTYPE_Q8_0] = cl_avx2_quant_q8_0, [CL_DTYPE_Q4_0] = cl_avx2_quant_q4_0},      \
 	}

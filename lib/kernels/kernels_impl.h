@@ -96,6 +96,9 @@ struct cl_kern {
 	 * x computed alone in the same way whatever n.  x takes c. */
 	void (*dotq_packed[CL_DTYPE_COUNT])(const void *w, int64_t nr, const struct cl_xq *x, int64_t n,
 					    int64_t cols, float *y, int64_t ldy);
+	/* The same for weights whose products take x in f32 (F16). */
+	void (*dot_packed[CL_DTYPE_COUNT])(const void *w, int64_t nr, const float *x, int64_t n, int64_t cols,
+					   float *y, int64_t ldy);
 	/* What besides q, d and s the dots of a type take (CL_XQ_*): made
 	 * only then, o8 for every product, u (with d8) for several rows. */
 	unsigned char xq_takes[CL_DTYPE_COUNT];

@@ -134,6 +134,8 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 		j->k->dot_rows[j->w->dtype];
 	void (*dotq_packed)(const void *, int64_t, const struct cl_xq *, int64_t, int64_t, float *, int64_t) =
 		j->k->dotq_packed[j->w->dtype];
+	void (*dot_packed)(const void *, int64_t, const float *, int64_t, int64_t, float *, int64_t) =
+		j->k->dot_packed[j->w->dtype];
 	const unsigned char *base = j->w->data;
 	const float *x = j->x;
 	const struct cl_xq *xq = mv->xq;
@@ -146,7 +148,10 @@ static void matvec_multi_task(void *arg, int ith, int nth)
 		while ((r0 = atomic_fetch_add_explicit(&sh->next, chunk, memory_order_relaxed)) < end) {
 			int64_t r1 = r0 + chunk < end ? r0 + chunk : end;
 			if (mv->packed) { /* r0 a multiple of 16: a group's start */
-				dotq_packed(base + (size_t)r0 * rb, r1 - r0, xq, n, cols, y + r0, rows);
+				if (xq)
+					dotq_packed(base + (size_t)r0 * rb, r1 - r0, xq, n, cols, y + r0, rows);
+				else
+					dot_packed(base + (size_t)r0 * rb, r1 - r0, x, n, cols, y + r0, rows);
 				continue;
 			}
 			if (mv->rows) {
@@ -292,7 +297,9 @@ static int matvec_multi(struct cl_pool *p, struct mm_job *j)
 	if (j->w->packed) {
 		/* Each chunk a group of 16 rows (the shares' ends are too). */
 		unsigned takes = t == CL_DTYPE_Q4_0 ? CL_XQ_C8 : CL_XQ_C;
-		if (!j->k->dotq_packed[t] || !(mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, takes, 0)))
+		if (j->k->dot_packed[t])
+			; /* x as it is */
+		else if (!j->k->dotq_packed[t] || !(mv.xq = xq_prepare(j->k, j->x, j->n, j->w->cols, takes, 0)))
 			return -1;
 		mv.chunk = 16;
 		mv.packed = 1;

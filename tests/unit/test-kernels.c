@@ -663,7 +663,7 @@ static void test_small_batch(void)
 	cl_pool_free(pool);
 }
 
-/* Weights in a set's own layout (packed.c): on each set that packs Q8_0 and Q4_0,
+/* Weights in a set's own layout (packed.c): on each set that packs Q8_0, Q4_0 and F16,
  * matrices of awkward sizes (rows not a multiple of 16, one block, a single
  * row) read back row for row as stored; their products by 1 to 19 rows of x
  * are within the reference's tolerance plus x's quantization, and each row
@@ -672,16 +672,19 @@ static void test_small_batch(void)
  * takes the slow path, right within the f32 tolerance. */
 static void test_packed(void)
 {
-	static const int64_t shapes[][2] = {{37, 352}, {16, 32}, {1, 64}, {17, 96}, {48, 2048}};
+	static const int64_t shapes[][2] = {{37, 352}, {16, 32}, {1, 64}, {17, 96}, {48, 2048}, {5, 33}};
 	enum { NMAX = 19 };
 	struct cl_pool *pool = cl_pool_new(2);
 	int packs = 0;
 	for (int s = 0; s < NSETS; s++) {
 		if (cl_kernels_use(sets[s]) != 0)
 			continue;
-		for (size_t si = 0; si < 2 * sizeof shapes / sizeof *shapes; si++) {
-			enum cl_dtype t = si % 2 ? CL_DTYPE_Q4_0 : CL_DTYPE_Q8_0;
-			int64_t rows = shapes[si / 2][0], cols = shapes[si / 2][1];
+		for (size_t si = 0; si < 3 * sizeof shapes / sizeof *shapes; si++) {
+			static const enum cl_dtype pt[] = {CL_DTYPE_Q8_0, CL_DTYPE_Q4_0, CL_DTYPE_F16};
+			enum cl_dtype t = pt[si % 3];
+			int64_t rows = shapes[si / 3][0], cols = shapes[si / 3][1];
+			if (t != CL_DTYPE_F16 && cols % 32)
+				continue; /* F16's odd width: its last column alone */
 			struct cl_mat w, pw;
 			void *wdata = make_mat(t, rows, cols, &w);
 			size_t bytes;
@@ -716,7 +719,10 @@ static void test_packed(void)
 				for (int pi = 0; pi < 2; pi++) {
 					cl_matmul(pi ? pool : NULL, &pw, x, n, y);
 					for (int64_t i = 0; i < n; i++) {
-						xq_bound(&w, x + i * cols, xb);
+						if (t == CL_DTYPE_F16) /* x as it is */
+							memset(xb, 0, (size_t)rows * 4);
+						else
+							xq_bound(&w, x + i * cols, xb);
 						cl_matmul(NULL, &pw, x + i * cols, 1, y1);
 						T_CHECK(memcmp(y1, y + i * rows, (size_t)rows * 4) == 0,
 							"%lld rows, threads %d: row %lld not its bits alone", (long long)n,
