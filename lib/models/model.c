@@ -64,6 +64,8 @@ static void populate(const struct cl_mat *w)
 #endif
 }
 
+#define PACK_SLICE 1024 /* rows: a multiple of the groups' 16 */
+
 enum cl_status cl_model_pack(struct cl_model *m, struct cl_mat *w, int mapped)
 {
 	size_t bytes;
@@ -86,22 +88,32 @@ enum cl_status cl_model_pack(struct cl_model *m, struct cl_mat *w, int mapped)
 	if (al == huge)
 		(void)madvise(buf, bytes & ~(huge - 1), MADV_HUGEPAGE);
 #endif
-	struct cl_mat src = *w;
-	if (mapped)
-		populate(&src);
-	cl_mat_pack(m->pool, &src, k, buf, w);
+	/* A slice of rows at a time: its pages of the file mapped in one
+	 * call, copied, then dropped, so that the resident size holds one
+	 * slice twice at the most (the whole matrix at once put the output
+	 * projection's 131 MiB on F16's peak). */
+	const struct cl_mat src = *w;
+	size_t rb = cl_dtype_size(src.dtype, src.cols);
+	for (int64_t r0 = 0; r0 < src.rows; r0 += PACK_SLICE) {
+		struct cl_mat s = src, d;
+		s.data = (const unsigned char *)src.data + (size_t)r0 * rb;
+		s.rows = src.rows - r0 < PACK_SLICE ? src.rows - r0 : PACK_SLICE;
+		if (mapped)
+			populate(&s);
+		cl_mat_pack(m->pool, &s, k, (unsigned char *)buf + (size_t)r0 * rb, &d);
 #ifdef MADV_DONTNEED
-	if (mapped) {
-		long page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
-		uintptr_t a = ((uintptr_t)src.data + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
-		uintptr_t e = ((uintptr_t)src.data + cl_dtype_size(src.dtype, src.cols) * (size_t)src.rows) &
-			      ~(uintptr_t)(page - 1);
-		if (e > a)
-			(void)madvise((void *)a, e - a, MADV_DONTNEED);
-	}
-#else
-	(void)mapped;
+		if (mapped) {
+			long page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+			uintptr_t a = ((uintptr_t)s.data + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+			uintptr_t e = ((uintptr_t)s.data + rb * (size_t)s.rows) & ~(uintptr_t)(page - 1);
+			if (e > a)
+				(void)madvise((void *)a, e - a, MADV_DONTNEED);
+		}
 #endif
+	}
+	*w = src;
+	w->data = buf;
+	w->packed = (int)k;
 	return CL_OK;
 }
 
