@@ -347,9 +347,9 @@ struct cl_model_opts {
 	int progress;           /* print loading progress to stderr */
 	int kv_f16;             /* KV caches in f16 (half the memory), not f32 */
 	/* 1 (the default): the weights that the running kernel set reads
-	 * faster in a layout of its own (Q8_0 on AVX-512 VNNI) are copied into
-	 * it at load; 0: used as stored (a program that runs no products, or
-	 * only saves them). */
+	 * faster in a layout of its own (Q8_0 and Q4_0 on AVX-512 VNNI, F16 on
+	 * AVX-512) are copied into it at load; 0: used as stored (a program
+	 * that runs no products, or only saves them). */
 	int pack;
 	/* A stage of the model: layers [layer_from, layer_to) (layer_to -1: to
 	 * the last).  Its input is the residual stream at layer_from (the

@@ -29,11 +29,12 @@
  * six rows of x.  (dot_rows, AVX-512's for f32, f16 and bf16, do the same
  * for the 2 to 8 rows of sequences stepping together.)
  *
- * Weights packed in a set's own layout at load (packed.c: Q8_0 on AVX-512
- * VNNI, 16 rows interleaved) take that set's dotq_packed for any number of
- * rows of x, 16 rows a chunk, each row of x its bits alone; without the
- * kernel (a set chosen after the packing) or memory for x at 8 bits, a
- * slow path reads them row by row as f32.
+ * Weights packed in a set's own layout at load (packed.c: Q8_0 and Q4_0 on
+ * AVX-512 VNNI, F16 on AVX-512, 16 rows interleaved) take that set's
+ * dotq_packed (x at 8 bits) or dot_packed (x in f32) for any number of rows
+ * of x, 16 rows a chunk, each row of x its bits alone; without the kernel
+ * (a set chosen after the packing) or memory for x at 8 bits, a slow path
+ * reads them row by row as f32.
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -116,7 +117,7 @@ struct mv_multi {
 	struct mm_job *j;
 	const struct cl_xq *xq; /* (n) x quantized, or NULL */
 	int rows;               /* through the set's dotq_rows (xq) or dot_rows */
-	int packed;             /* through the set's dotq_packed (xq), 16 rows a chunk */
+	int packed;             /* through the set's dotq_packed (xq) or dot_packed, 16 rows a chunk */
 	int64_t chunk;          /* rows claimed at a time */
 	int nshares;
 	struct mv_share share[MV_SHARES];
