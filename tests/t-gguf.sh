@@ -239,6 +239,22 @@ a, b = np.load('$TMP/a.npy'), np.load('$TMP/b.npy'); sys.exit(0 if a.shape == b.
 	[ $ok = 1 ] && ok "$name" || not_ok "$name" "$detail"
 fi
 
+# F16 GPT-2 from a directory (Conv1D weights transposed at load) and from its
+# GGUF (stored transposed): the kernels take both the same way (on AVX-512
+# both packed at load), so the same bits.
+name="a GPT-2 F16 directory and its GGUF give the same logits bit for bit"
+if need_testdata "$name"; then
+	if cl-quantize -m "$TESTDATA/gpt2/tiny-f16" --format gguf "$TMP/g2f16.gguf" 2>"$TMP/err" &&
+		echo "464 3290 318 257 1332 286 262 1080" | logits "$TESTDATA/gpt2/tiny-f16" "$TMP/a.npy" &&
+		echo "464 3290 318 257 1332 286 262 1080" | logits "$TMP/g2f16.gguf" "$TMP/b.npy"; then
+		check "$name" $PY -c "
+import numpy as np, sys
+a, b = np.load('$TMP/a.npy'), np.load('$TMP/b.npy'); sys.exit(0 if a.shape == b.shape and (a == b).all() else 1)"
+	else
+		not_ok "$name" "$(cat "$TMP/err")"
+	fi
+fi
+
 TB=$BIN/../tests/test-bpe
 [ -x "$TB" ] || TB=$top/build/opt/tests/test-bpe
 name="ids from a GPT-2 GGUF's tokenizer equal GPT-2's on tokenizer-extra.jsonl"

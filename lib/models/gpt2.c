@@ -174,7 +174,17 @@ static enum cl_status get_conv(struct cl_model *m, const char *name, int64_t in,
 	struct cl_mat tm = {dst, t.dtype, out, in, 0};
 	/* Listed as made at load, so that a GGUF writer finds it (out, in). */
 	if (m->opts.quantize < 0 || (enum cl_dtype)m->opts.quantize == t.dtype) {
+		size_t bytes;
 		*mat = tm;
+		if (m->opts.pack && cl_mat_packing(&tm, &bytes) != CL_PACK_NONE) {
+			/* Packed (F16 on AVX-512) as it is from a GGUF file, so both
+			 * give the same bits; the transposed copy then goes, where
+			 * keeping it for a writer would double the weights (a
+			 * writer loads with opts.pack 0: cl_model_save_gguf). */
+			st = cl_model_pack(m, mat, 0);
+			free(dst);
+			return st;
+		}
 		st = cl_model_own(m, dst);
 		return st ? st : cl_model_conv_add(m, t.name, mat);
 	}
