@@ -396,6 +396,41 @@ static void add_bias(float *y, const float *b, int64_t n, int64_t cols)
 			y[t * cols + i] += b[i];
 }
 
+/* A batch's LayerNorms and GELU, through cl_model_par. */
+struct rows_job {
+	float *out;              /* (n, w) */
+	const float *in;         /* (n, w) */
+	const float *nw, *nb;    /* (w) */
+	int64_t w;
+	float eps;
+	int erf;                 /* GELU: the exact form, else tanh's */
+};
+
+static void norm_range(void *arg, int64_t a, int64_t b)
+{
+	const struct rows_job *j = arg;
+	for (int64_t t = a; t < b; t++)
+		cl_layernorm(j->out + t * j->w, j->in + t * j->w, j->nw, j->nb, j->w, j->eps);
+}
+
+static void gelu_range(void *arg, int64_t a, int64_t b)
+{
+	const struct rows_job *j = arg;
+	const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+	for (int64_t i = a; i < b; i++) {
+		float v = j->out[i];
+		j->out[i] = j->erf ? 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2))
+				   : 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+	}
+}
+
+static void norm_rows(struct cl_model *m, float *out, const float *x, const float *w, const float *bias, int64_t n,
+		      int64_t dim, float eps)
+{
+	struct rows_job j = {.out = out, .in = x, .nw = w, .nb = bias, .w = dim, .eps = eps};
+	cl_model_par(m, n, n, norm_range, &j);
+}
+
 static enum cl_status gpt2_forward(struct cl_model *m, const struct cl_row *rows, int32_t n, const float *xin,
 				   float *logits, const int32_t *out, int32_t n_out)
 {
@@ -426,8 +461,7 @@ static enum cl_status gpt2_forward(struct cl_model *m, const struct cl_row *rows
 		int lk = l - in->layer_from;
 		if (l > 0)
 			cl_model_tap(m, l, G->x, n);
-		for (int t = 0; t < n; t++)
-			cl_layernorm(G->xb + t * D, G->x + t * D, y->ln1_w, y->ln1_b, D, G->eps);
+		norm_rows(m, G->xb, G->x, y->ln1_w, y->ln1_b, n, D, G->eps);
 		cl_matmul(m->pool, &y->attn, G->xb, n, G->qkv);
 		add_bias(G->qkv, y->attn_b, n, 3 * D);
 		for (int t = 0; t < n; t++) {
@@ -438,22 +472,11 @@ static enum cl_status gpt2_forward(struct cl_model *m, const struct cl_row *rows
 		add_bias(G->out, y->attn_proj_b, n, D);
 		for (int64_t i = 0; i < n * D; i++)
 			G->x[i] += G->out[i];
-		for (int t = 0; t < n; t++)
-			cl_layernorm(G->xb + t * D, G->x + t * D, y->ln2_w, y->ln2_b, D, G->eps);
+		norm_rows(m, G->xb, G->x, y->ln2_w, y->ln2_b, n, D, G->eps);
 		cl_matmul(m->pool, &y->fc, G->xb, n, G->hb);
 		add_bias(G->hb, y->fc_b, n, F);
-		if (G->act == ACT_GELU_ERF) {
-			for (int64_t i = 0; i < n * F; i++) {
-				float v = G->hb[i];
-				G->hb[i] = 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
-			}
-		} else {
-			const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
-			for (int64_t i = 0; i < n * F; i++) {
-				float v = G->hb[i];
-				G->hb[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
-			}
-		}
+		struct rows_job ge = {.out = G->hb, .erf = G->act == ACT_GELU_ERF};
+		cl_model_par(m, n, n * F, gelu_range, &ge);
 		cl_matmul(m->pool, &y->proj, G->hb, n, G->out);
 		add_bias(G->out, y->proj_b, n, D);
 		for (int64_t i = 0; i < n * D; i++)

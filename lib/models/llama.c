@@ -270,49 +270,36 @@ static void rope(float *v, int hd, const float *c, const float *s)
 	}
 }
 
-/* Work on every row of a batch, shared among the pool's threads where the
- * batch pays the hand-off (PAR_ROWS rows and more): each element or row is
- * computed as alone, so the bits do not depend on the split.  At 16
- * sequences a step, SwiGLU's 2 million expf alone were a tenth of the step,
- * with the other core waiting. */
-#define PAR_ROWS 4
-
+/* A batch's norms and SwiGLU, through cl_model_par. */
 struct rows_job {
 	float *out;             /* (n, w) */
 	const float *in, *in2;  /* (n, w) */
-	const float *norm;      /* rmsnorm's weights, or NULL: SwiGLU */
-	int64_t n, w;
+	const float *norm;      /* (w) */
+	int64_t w;
 	float eps;
 };
 
-static void rows_task(void *arg, int ith, int nth)
+static void norm_range(void *arg, int64_t a, int64_t b)
 {
 	const struct rows_job *j = arg;
-	if (j->norm) {
-		for (int64_t t = j->n * ith / nth; t < j->n * (ith + 1) / nth; t++)
-			cl_rmsnorm(j->out + t * j->w, j->in + t * j->w, j->norm, j->w, j->eps);
-		return;
-	}
-	int64_t all = j->n * j->w;
-	for (int64_t i = all * ith / nth; i < all * (ith + 1) / nth; i++) {
+	for (int64_t t = a; t < b; t++)
+		cl_rmsnorm(j->out + t * j->w, j->in + t * j->w, j->norm, j->w, j->eps);
+}
+
+static void swiglu_range(void *arg, int64_t a, int64_t b)
+{
+	const struct rows_job *j = arg;
+	for (int64_t i = a; i < b; i++) {
 		float g = j->in[i];
 		j->out[i] = g / (1.0f + expf(-g)) * j->in2[i];
 	}
 }
 
-static void rows_run(struct cl_model *m, struct rows_job *j)
-{
-	if (j->n >= PAR_ROWS)
-		cl_pool_run(m->pool, rows_task, j);
-	else
-		rows_task(j, 0, 1);
-}
-
 /* out[t] = rmsnorm(x[t]) · w for the n rows. */
 static void norm_rows(struct cl_model *m, float *out, const float *x, const float *w, int64_t n, int64_t dim, float eps)
 {
-	struct rows_job j = {.out = out, .in = x, .norm = w, .n = n, .w = dim, .eps = eps};
-	rows_run(m, &j);
+	struct rows_job j = {.out = out, .in = x, .norm = w, .w = dim, .eps = eps};
+	cl_model_par(m, n, n, norm_range, &j);
 }
 
 static enum cl_status llama_forward(struct cl_model *m, const struct cl_row *rows, int32_t n, const float *xin,
@@ -361,8 +348,8 @@ static enum cl_status llama_forward(struct cl_model *m, const struct cl_row *row
 		norm_rows(m, L->xb, L->x, y->ffn_norm, n, dim, L->eps);
 		cl_matmul(m->pool, &y->gate, L->xb, n, L->hb);
 		cl_matmul(m->pool, &y->up, L->xb, n, L->hb2);
-		struct rows_job sw = {.out = L->hb, .in = L->hb, .in2 = L->hb2, .n = n, .w = ffn};
-		rows_run(m, &sw);
+		struct rows_job sw = {.out = L->hb, .in = L->hb, .in2 = L->hb2};
+		cl_model_par(m, n, n * ffn, swiglu_range, &sw);
 		cl_matmul(m->pool, &y->down, L->hb, n, L->out);
 		for (int64_t i = 0; i < n * dim; i++)
 			L->x[i] += L->out[i];

@@ -117,6 +117,30 @@ enum cl_status cl_model_pack(struct cl_model *m, struct cl_mat *w, int mapped)
 	return CL_OK;
 }
 
+struct par_job {
+	void (*fn)(void *arg, int64_t a, int64_t b);
+	void *arg;
+	int64_t count;
+};
+
+static void par_task(void *arg, int ith, int nth)
+{
+	const struct par_job *j = arg;
+	int64_t a = j->count * ith / nth, b = j->count * (ith + 1) / nth;
+	if (a < b)
+		j->fn(j->arg, a, b);
+}
+
+void cl_model_par(struct cl_model *m, int64_t rows, int64_t count, void (*fn)(void *arg, int64_t a, int64_t b),
+		  void *arg)
+{
+	struct par_job j = {fn, arg, count};
+	if (rows >= CL_PAR_ROWS)
+		cl_pool_run(m->pool, par_task, &j);
+	else if (count > 0)
+		fn(arg, 0, count);
+}
+
 enum cl_status cl_model_mat(struct cl_model *m, const struct cl_tensor *t, int quantize, struct cl_mat *out)
 {
 	out->packed = 0;
