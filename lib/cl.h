@@ -462,7 +462,8 @@ enum cl_status cl_model_save(const struct cl_model *m, const char *dir);
 /* The same as one GGUF v3 file that llama.cpp loads (Llama family; keys and
  * layout in cl-quantize(1)).  note gets a line for the user when some
  * matrices kept their type (rows not whole blocks), else "".  A GPT-2
- * model from a directory must have been loaded with opts.pack = 0. */
+ * model from a directory whose F16 weights were packed at load (opts.pack
+ * on an AVX-512 CPU) is refused: load it with opts.pack = 0. */
 enum cl_status cl_model_save_gguf(const struct cl_model *m, const char *path, char *note, size_t note_cap);
 
 /* ------------------------------------------------------------- sampler --- */

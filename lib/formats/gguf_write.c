@@ -800,7 +800,7 @@ enum cl_status cl_model_save_gguf(const struct cl_model *m, const char *path, ch
 		return cl_error(CL_ERR_UNSUPPORTED, "%s: GGUF output is written for the Llama and GPT-2 families", m->dir);
 	if (m->info.layer_from != 0 || m->info.layer_to != m->info.n_layers)
 		return cl_error(CL_ERR_UNSUPPORTED, "%s: GGUF output is the whole model, not a stage", m->dir);
-	if (gpt2 && m->opts.pack && !cl_weights_gguf(m->w))
+	if (m->n_unlisted)
 		return cl_error(CL_ERR_UNSUPPORTED, "%s: GGUF output of GPT-2 needs the model loaded with opts.pack 0 "
 				"(its transposed weights are kept only then)", m->dir);
 	const struct cl_gguf *src = cl_weights_gguf(m->w);

@@ -183,6 +183,7 @@ static enum cl_status get_conv(struct cl_model *m, const char *name, int64_t in,
 			 * writer loads with opts.pack 0: cl_model_save_gguf). */
 			st = cl_model_pack(m, mat, 0);
 			free(dst);
+			m->n_unlisted++;
 			return st;
 		}
 		st = cl_model_own(m, dst);

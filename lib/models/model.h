@@ -59,6 +59,9 @@ struct cl_model {
 	int n_owned, cap_owned;
 	struct cl_model_conv *conv; /* the weights converted at load, for cl_model_save */
 	int n_conv, cap_conv;
+	/* Matrices made at load and packed without being listed above (GPT-2's
+	 * transposed F16 Conv1D weights): a GGUF writer cannot find them. */
+	int n_unlisted;
 	void *impl;                /* the family's state */
 	double seconds;            /* compute time in forward */
 	/* Taps and attention (cl_model_set_taps, cl_model_set_attn): buffers of

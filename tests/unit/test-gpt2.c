@@ -20,6 +20,7 @@
 #include <cJSON.h>
 
 #include "cl.h"
+#include "kernels.h" /* cl_kernels_name: whether F16 is packed here */
 #include "t.h"
 
 #define TOL 1e-5
@@ -507,6 +508,42 @@ static void test_defaults(const char *td)
 	t_end();
 }
 
+/* A GPT-2 directory whose F16 Conv1D weights were packed at load keeps no
+ * transposed copy, so GGUF output refuses it with one line; loaded with
+ * opts.pack 0 it writes.  Where this CPU packs no F16 (no AVX-512) both
+ * write. */
+static void test_gguf_packed(const char *td)
+{
+	const char *title = "GGUF output of a GPT-2 F16 directory is refused where its weights were packed at load, "
+			    "and written with opts.pack 0";
+	if (!td) {
+		t_skip(title, "CL_TESTDATA is unset");
+		return;
+	}
+	t_begin(title);
+	char dir[1024], out[1100], note[256];
+	snprintf(dir, sizeof dir, "%s/gpt2/tiny-f16", td);
+	snprintf(out, sizeof out, "%s/p.gguf", tmpdir);
+	for (int pack = 1; pack >= 0; pack--) {
+		struct cl_model_opts o;
+		cl_model_opts_init(&o);
+		o.pack = pack;
+		struct cl_model *m;
+		T_CHECK(cl_model_load(dir, &o, &m) == CL_OK, "load: %s", cl_errmsg());
+		if (!m)
+			continue;
+		enum cl_status st = cl_model_save_gguf(m, out, note, sizeof note);
+		int packs = pack && !strcmp(cl_kernels_name(), "avx512");
+		if (packs)
+			T_CHECK(st == CL_ERR_UNSUPPORTED && strstr(cl_errmsg(), "opts.pack 0"), "packed: status %d, %s",
+				(int)st, cl_errmsg());
+		else
+			T_CHECK(st == CL_OK, "pack %d: %s", pack, cl_errmsg());
+		cl_model_free(m);
+	}
+	t_end();
+}
+
 static void test_missing(void)
 {
 	t_begin("a GPT-2 checkpoint whose tensors don't match config.json is refused, naming the tensor");
@@ -572,6 +609,7 @@ int main(void)
 	test_greedy(td, "tiny-f16", "life");
 	test_cache(td);
 	test_defaults(td);
+	test_gguf_packed(td);
 
 	if (access("scripts/make-checkpoint", R_OK) != 0) {
 		t_skip("generated GPT-2 checkpoints", "scripts/make-checkpoint is not here (run from the top folder)");
